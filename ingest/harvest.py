@@ -1,0 +1,211 @@
+"""Harvest one stream or many: fetch -> raw zone -> parse -> normalize -> (QC) -> write.
+
+One bad source is recorded and the rest go on; a failed response writes nothing to the
+table, but its raw bytes are kept so a data manager can see what the source sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import pyarrow as pa
+
+from ingest.base import Harvester, RawResponse
+from ingest.fetch import FetchPolicy, Validators, fetch
+from ingest.kinds import get_harvester
+from ingest.normalize import VariableMapping, mappings_for, normalize
+from ingest.raw import RawZone
+from lake.errors import FetchError, LakeError, ParseError
+from lake.records import HarvestLog, HarvestRecord
+from lake.registry import Stream
+from lake.stations import StationTable
+from lake.storage import Storage
+from lake.tables import ObservationTable
+
+log = logging.getLogger(__name__)
+
+#: A step run on normalized rows before they are written (the QC runner plugs in here).
+BeforeWrite = Callable[[Stream, pa.Table], pa.Table]
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestOptions:
+    since: datetime | None = None
+    until: datetime | None = None
+    policy: FetchPolicy = field(default_factory=FetchPolicy)
+    conditional: bool = True
+
+
+def _mapping(harvester: Harvester, stream: Stream) -> dict[str, VariableMapping]:
+    defaults = getattr(harvester, "column_mapping", lambda s: {})(stream)
+    return mappings_for(stream, defaults)
+
+
+def harvest_stream(
+    storage: Storage,
+    stream: Stream,
+    options: HarvestOptions = HarvestOptions(),
+    *,
+    before_write: BeforeWrite | None = None,
+    client: httpx.Client | None = None,
+) -> list[HarvestRecord]:
+    """Harvest every request of one stream; returns one record per request, all logged."""
+    harvester = get_harvester(stream.source.kind)
+    table = ObservationTable(storage)
+    raw_zone = RawZone(storage)
+    harvest_log = HarvestLog(storage)
+    previous = {r.url: r for r in harvest_log.latest(stream.id)} if options.conditional else {}
+    StationTable(storage).upsert(stream.id, [asdict(s) for s in harvester.stations(stream)])
+    records = []
+    for request in harvester.requests(stream, options.since, options.until):
+        started = datetime.now(UTC)
+        record = dict(stream_id=stream.id, label=request.label, url=request.url, started_at=started)
+        last = previous.get(request.url)
+        validators = (
+            Validators(last.etag, last.last_modified)
+            if last and last.status in ("ok", "unchanged")
+            else None
+        )
+        raw: RawResponse | None = None
+        raw_file: str | None = None
+        try:
+            raw = fetch(
+                stream.id, request, policy=options.policy, validators=validators, client=client
+            )
+            if raw is None or (
+                last is not None
+                and last.status in ("ok", "unchanged")
+                and last.raw_id == raw.raw_id
+            ):
+                log.info(
+                    "stream=%s %s: unchanged since the last harvest",
+                    stream.id,
+                    request.label or request.url,
+                )
+                records.append(
+                    HarvestRecord(
+                        **record,
+                        finished_at=datetime.now(UTC),
+                        status="unchanged",
+                        raw_id=last.raw_id if last else None,
+                        etag=(raw.etag if raw else last.etag if last else None),
+                        last_modified=(
+                            raw.last_modified if raw else last.last_modified if last else None
+                        ),
+                    )
+                )
+                continue
+            raw_file = raw_zone.put(raw)
+            parsed = harvester.parse(stream, raw, raw_file)
+            if parsed.stations:
+                StationTable(storage).upsert(stream.id, [asdict(s) for s in parsed.stations])
+            rows = normalize(
+                stream, parsed.rows, _mapping(harvester, stream), raw_id=raw.raw_id, url=raw.url
+            )
+            if rows.num_rows == 0:
+                raise ParseError(
+                    source=stream.id,
+                    url=raw.url,
+                    file=raw_file,
+                    what="no values could be extracted from the response",
+                )
+            if before_write is not None:
+                rows = before_write(stream, rows)
+            result = table.write(rows)
+            log.info(
+                "stream=%s %s: %d values read, %d new, %d changed",
+                stream.id,
+                request.label or request.url,
+                result.rows_in,
+                result.inserted,
+                result.updated,
+            )
+            records.append(
+                HarvestRecord(
+                    **record,
+                    finished_at=datetime.now(UTC),
+                    status="ok",
+                    rows_in=result.rows_in,
+                    rows_added=result.inserted,
+                    rows_updated=result.updated,
+                    raw_id=raw.raw_id,
+                    raw_file=raw_file,
+                    etag=raw.etag,
+                    last_modified=raw.last_modified,
+                )
+            )
+        except ParseError as exc:
+            log.warning("syntax test failed: %s", exc)
+            records.append(
+                HarvestRecord(
+                    **record,
+                    finished_at=datetime.now(UTC),
+                    status="syntax_failed",
+                    raw_id=raw.raw_id if raw else None,
+                    raw_file=raw_file,
+                    error=str(exc),
+                )
+            )
+        except FetchError as exc:
+            log.warning("fetch failed: %s", exc)
+            records.append(
+                HarvestRecord(
+                    **record, finished_at=datetime.now(UTC), status="fetch_failed", error=str(exc)
+                )
+            )
+        except LakeError as exc:
+            log.error("stream=%s %s: %s", stream.id, request.url, exc)
+            records.append(
+                HarvestRecord(
+                    **record,
+                    finished_at=datetime.now(UTC),
+                    status="failed",
+                    raw_id=raw.raw_id if raw else None,
+                    raw_file=raw_file,
+                    error=str(exc),
+                )
+            )
+    harvest_log.add(records)
+    return records
+
+
+def harvest_streams(
+    storage: Storage,
+    streams: Iterable[Stream],
+    options: HarvestOptions = HarvestOptions(),
+    *,
+    before_write: BeforeWrite | None = None,
+    on_done: Callable[[Stream, list[HarvestRecord]], None] | None = None,
+) -> list[HarvestRecord]:
+    """Harvest several streams one after another; a failure in one never stops the rest."""
+    ObservationTable(storage).create()
+    out: list[HarvestRecord] = []
+    with httpx.Client(follow_redirects=True) as client:
+        for stream in streams:
+            try:
+                records = harvest_stream(
+                    storage, stream, options, before_write=before_write, client=client
+                )
+            except LakeError as exc:
+                now = datetime.now(UTC)
+                log.error("stream=%s could not be harvested: %s", stream.id, exc)
+                records = [
+                    HarvestRecord(
+                        stream_id=stream.id,
+                        label="",
+                        url=stream.source.url or "",
+                        started_at=now,
+                        finished_at=now,
+                        status="failed",
+                        error=str(exc),
+                    )
+                ]
+                HarvestLog(storage).add(records)
+            out.extend(records)
+            if on_done:
+                on_done(stream, records)
+    return out

@@ -1,0 +1,242 @@
+"""Source terms to lake terms: CF standard names, canonical units (via pint with the CF unit
+registry of cf_xarray), times in UTC, z in metres (positive up), missing codes to nothing."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pint
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake.errors import ParseError
+from lake.registry import Stream
+
+log = logging.getLogger(__name__)
+
+#: The unit every value of a CF standard name is stored in: CF canonical units, except that
+#: temperatures are in degrees Celsius (an SI derived unit) because every ocean user reads
+#: them so. A name not listed keeps the unit its source gives.
+CANONICAL_UNITS: dict[str, str] = {
+    "sea_surface_temperature": "degC",
+    "sea_water_temperature": "degC",
+    "air_temperature": "degC",
+    "dew_point_temperature": "degC",
+    "wind_speed": "m s-1",
+    "wind_speed_of_gust": "m s-1",
+    "wind_from_direction": "degree",
+    "sea_water_speed": "m s-1",
+    "direction_of_sea_water_velocity": "degree",
+    "eastward_sea_water_velocity": "m s-1",
+    "northward_sea_water_velocity": "m s-1",
+    "sea_surface_wave_significant_height": "m",
+    "sea_surface_wave_period_at_variance_spectral_density_maximum": "s",
+    "sea_surface_wave_mean_period": "s",
+    "sea_surface_wave_from_direction_at_variance_spectral_density_maximum": "degree",
+    "sea_surface_wave_from_direction": "degree",
+    "sea_surface_swell_wave_significant_height": "m",
+    "sea_surface_wind_wave_significant_height": "m",
+    "sea_surface_swell_wave_period": "s",
+    "sea_surface_wind_wave_period": "s",
+    "air_pressure_at_mean_sea_level": "Pa",
+    "air_pressure": "Pa",
+    "tendency_of_air_pressure": "Pa",
+    "visibility_in_air": "m",
+    "water_surface_height_above_reference_datum": "m",
+    "sea_surface_height_above_sea_level": "m",
+    "sea_water_practical_salinity": "1",
+    "sea_water_electrical_conductivity": "S m-1",
+    "mass_concentration_of_oxygen_in_sea_water": "kg m-3",
+    "fractional_saturation_of_oxygen_in_sea_water": "1",
+    "mass_concentration_of_chlorophyll_in_sea_water": "kg m-3",
+    "sea_water_turbidity": "1",
+    "sea_water_ph_reported_on_total_scale": "1",
+    "relative_humidity": "1",
+    "surface_downwelling_shortwave_flux_in_air": "W m-2",
+    "thickness_of_rainfall_amount": "m",
+    "rainfall_rate": "m s-1",
+    "depth": "m",
+}
+
+#: Spellings sources use that the unit registry does not know, mapped to what it does.
+UNIT_ALIASES: dict[str, str] = {
+    "degt": "degree",
+    "deg": "degree",
+    "degrees": "degree",
+    "degrees_true": "degree",
+    "degree_true": "degree",
+    "c": "degC",
+    "celsius": "degC",
+    "deg c": "degC",
+    "degree_c": "degC",
+    "f": "degF",
+    "fahrenheit": "degF",
+    "deg f": "degF",
+    "mv": "mV",
+    "psu": "1",
+    "ppt": "1",
+    "-": "1",
+    "": "1",
+    "ntu": "1",
+    "ftu": "1",
+    "fnu": "1",
+    "mb": "hPa",
+    "mbar": "hPa",
+    "knots": "kn",
+    "mph": "mi/h",
+    "mg/l": "mg/L",
+    "ug/l": "ug/L",
+    "%": "percent",
+    "kt": "kn",
+    "m/s": "m s-1",
+    "cm/s": "cm s-1",
+}
+
+
+@lru_cache(maxsize=1)
+def unit_registry() -> pint.UnitRegistry:
+    # cf_xarray warns that matplotlib is absent and pint logs each unit it redefines for CF;
+    # neither says anything a data manager can act on.
+    pint_log = logging.getLogger("pint.util")
+    level = pint_log.level
+    pint_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from cf_xarray.units import units
+    finally:
+        pint_log.setLevel(level)
+
+    return units  # type: ignore[no-any-return]
+
+
+def canonical_unit_text(text: str) -> str:
+    """The unit string as the registry knows it ('degT' -> 'degree', 'psu' -> '1')."""
+    stripped = text.strip()
+    return UNIT_ALIASES.get(stripped.lower(), stripped)
+
+
+def parse_unit(text: str) -> pint.Unit:
+    """A pint unit from a source's spelling; ValueError with the spelling if unknown."""
+    ureg = unit_registry()
+    try:
+        return ureg.Unit(canonical_unit_text(text))
+    except (
+        pint.errors.UndefinedUnitError,
+        pint.errors.DefinitionSyntaxError,
+        ValueError,
+        AttributeError,
+        TypeError,
+    ) as exc:
+        raise ValueError(f"unknown unit {text!r}") from exc
+
+
+def convert(values: np.ndarray, from_units: str, to_units: str) -> np.ndarray:
+    """Values converted between units; ValueError if the units are unknown or incompatible."""
+    source, target = parse_unit(from_units), parse_unit(to_units)
+    if source == target:
+        return values
+    ureg = unit_registry()
+    try:
+        return np.asarray(ureg.Quantity(values, source).to(target).magnitude, dtype="float64")
+    except pint.errors.DimensionalityError as exc:
+        raise ValueError(f"cannot convert {from_units!r} to {to_units!r}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class VariableMapping:
+    """What a source column is: its CF standard name, the units the source uses, its z."""
+
+    standard_name: str
+    units: str | None = None  # None: take the unit the response itself states
+    z: float | None = None
+
+
+def mappings_for(
+    stream: Stream, defaults: Mapping[str, VariableMapping]
+) -> dict[str, VariableMapping]:
+    """The harvester's default column mapping, overridden and extended by the registry.
+
+    If the registry lists variables, only those are kept: a provider may want fewer.
+    """
+    if not stream.variables:
+        return dict(defaults)
+    return {v.source: VariableMapping(v.standard_name, v.units, v.z) for v in stream.variables}
+
+
+def normalize(
+    stream: Stream,
+    rows: pa.Table,
+    mapping: Mapping[str, VariableMapping],
+    *,
+    raw_id: str,
+    url: str,
+) -> pa.Table:
+    """Source-named long rows to observation rows in CF names and canonical units.
+
+    Rows of source columns the mapping does not name are left out; rows with no value are
+    dropped (a missing-value code carries no observation). Raises ParseError naming the
+    stream, the URL and the column when a unit is unknown or cannot be converted.
+    """
+    pieces: list[pa.Table] = []
+    keep = pc.invert(pc.is_null(rows.column("value")))
+    rows = rows.filter(keep)
+    if rows.num_rows == 0:
+        return _empty(stream, rows)
+    for name in pc.unique(rows.column("variable")).to_pylist():
+        target = mapping.get(name)
+        if target is None:
+            continue
+        part = rows.filter(pc.equal(rows.column("variable"), name))
+        source_units = target.units or part.column("units")[0].as_py() or ""
+        out_units = CANONICAL_UNITS.get(target.standard_name, canonical_unit_text(source_units))
+        try:
+            values = convert(
+                part.column("value").to_numpy(zero_copy_only=False), source_units, out_units
+            )
+        except ValueError as exc:
+            raise ParseError(source=stream.id, url=url, what=f"column {name}: {exc}") from None
+        z = part.column("z")
+        if target.z is not None:
+            z = pa.array(np.full(part.num_rows, target.z))
+        part = (
+            part.set_column(
+                part.schema.get_field_index("variable"),
+                "variable",
+                pa.array([target.standard_name] * part.num_rows, pa.string()),
+            )
+            .set_column(part.schema.get_field_index("value"), "value", pa.array(values))
+            .set_column(
+                part.schema.get_field_index("units"),
+                "units",
+                pa.array([out_units] * part.num_rows, pa.string()),
+            )
+            .set_column(part.schema.get_field_index("z"), "z", _surface_if_unknown(z))
+        )
+        pieces.append(part)
+    if not pieces:
+        return _empty(stream, rows)
+    table = pa.concat_tables(pieces)
+    n = table.num_rows
+    return table.append_column("dataset_id", pa.array([stream.id] * n, pa.string())).append_column(
+        "raw_id", pa.array([raw_id] * n, pa.string())
+    )
+
+
+def _surface_if_unknown(z: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """z where the source gives none: 0 m, the surface (keys need a value, not NaN)."""
+    z = pc.fill_null(z, 0.0)
+    return pc.if_else(pc.is_nan(z), 0.0, z)
+
+
+def _empty(stream: Stream, rows: pa.Table) -> pa.Table:
+    return (
+        rows.slice(0, 0)
+        .append_column("dataset_id", pa.array([], pa.string()))
+        .append_column("raw_id", pa.array([], pa.string()))
+    )

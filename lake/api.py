@@ -1,0 +1,184 @@
+"""The Python API for notebooks: `from lake import Lake; lk = Lake.open()`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import xarray as xr
+
+from lake.duck import connect, refresh_views
+from lake.errors import NotFound
+from lake.settings import Settings, get_settings
+from lake.storage import Storage
+from lake.tables import ObservationTable
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+QC_FLAG_ATTRS = {
+    "flag_values": np.array([1, 2, 3, 4, 9], dtype="int8"),
+    "flag_meanings": "pass not_evaluated suspect fail missing",
+    "standard_name": "aggregate_quality_flag",
+}
+
+
+class Lake:
+    """One lake (a local folder or an S3 prefix): SQL, station series, Dask frames."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.observations = ObservationTable(storage)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, root: str | None = None, settings: Settings | None = None) -> Lake:
+        """Open the lake at `root` (a path or s3:// URL), or at LAKE_ROOT."""
+        return cls(Storage.from_settings(settings or get_settings(), root=root))
+
+    @property
+    def root(self) -> str:
+        return self.storage.root
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection whose views see the latest committed version."""
+        with self._lock:
+            if self._con is None:
+                self._con = connect(self.storage)
+            else:
+                refresh_views(self._con, self.storage)
+            return self._con
+
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run a DuckDB query over the lake's views and return an Arrow table."""
+        con = self.connection()
+        with self._lock:
+            return con.execute(query, params).fetch_arrow_table()
+
+    def series(
+        self,
+        dataset_id: str,
+        station_id: str,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        variables: Sequence[str] | None = None,
+        *,
+        include_flagged: bool = False,
+    ) -> xr.Dataset:
+        """One station's series as a CF discrete-sampling-geometry dataset (timeSeries).
+
+        Values that failed QC are NaN unless `include_flagged`; the aggregate QC flag of each
+        variable is beside it as `<variable>_qc_agg`.
+        """
+        view = "observations_all" if include_flagged else "observations"
+        where = ["dataset_id = ?", "station_id = ?"]
+        params: list[Any] = [dataset_id, station_id]
+        if start is not None:
+            where.append("time >= ?")
+            params.append(
+                pd.Timestamp(start).tz_localize(None)
+                if pd.Timestamp(start).tzinfo is None
+                else pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
+            )
+        if end is not None:
+            where.append("time <= ?")
+            params.append(
+                pd.Timestamp(end).tz_localize(None)
+                if pd.Timestamp(end).tzinfo is None
+                else pd.Timestamp(end).tz_convert("UTC").tz_localize(None)
+            )
+        if variables:
+            where.append("list_contains(?, variable)")
+            params.append(list(variables))
+        rows = self.sql(
+            f"SELECT time, z, lon, lat, variable, value, units, qc_agg FROM {view} "
+            f"WHERE {' AND '.join(where)} ORDER BY time",
+            params,
+        ).to_pandas()
+        if rows.empty:
+            raise NotFound(
+                f"no observations for dataset {dataset_id!r} station {station_id!r} in that window"
+            )
+        return _to_dsg(rows, dataset_id, station_id)
+
+    def to_dask(self, columns: list[str] | None = None) -> dd.DataFrame:
+        """The whole observation table as a lazy Dask DataFrame (one partition per file)."""
+        import dask_deltatable
+
+        return dask_deltatable.read_deltalake(
+            self.observations.url,
+            columns=columns,
+            delta_storage_options=self.storage.delta_options(),
+            storage_options=self.storage.s3fs_options() if self.storage.is_s3 else None,
+        )
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+def _to_dsg(rows: pd.DataFrame, dataset_id: str, station_id: str) -> xr.Dataset:
+    rows = rows.copy()
+    levels = rows.groupby("variable")["z"].nunique()
+    rows["name"] = [
+        v if levels[v] == 1 else f"{v}_at_{z:g}m"
+        for v, z in zip(rows.variable, rows.z, strict=True)
+    ]
+    wide = rows.pivot_table(
+        index="time", columns="name", values="value", aggfunc="last", dropna=False
+    )
+    flags = rows.pivot_table(index="time", columns="name", values="qc_agg", aggfunc="last")
+    times = wide.index.to_numpy(dtype="datetime64[ns]")
+    ds = xr.Dataset(coords={"time": ("time", times)})
+    ds["time"].attrs = {"standard_name": "time", "axis": "T", "long_name": "time (UTC)"}
+    meta = rows.drop_duplicates("name").set_index("name")
+    for name in wide.columns:
+        ds[name] = ("time", wide[name].to_numpy(dtype="float64"))
+        ds[name].attrs = {
+            "standard_name": meta.loc[name, "variable"],
+            "units": meta.loc[name, "units"],
+            "coordinates": "time lat lon z station_id",
+            "ancillary_variables": f"{name}_qc_agg",
+        }
+        if name in flags:
+            flag = flags[name].reindex(wide.index).fillna(2).to_numpy().astype("int8")
+        else:
+            flag = np.full(len(times), 2, dtype="int8")
+        ds[f"{name}_qc_agg"] = ("time", flag)
+        ds[f"{name}_qc_agg"].attrs = {**QC_FLAG_ATTRS, "long_name": f"QARTOD flag of {name}"}
+    lon = rows["lon"].dropna()
+    lat = rows["lat"].dropna()
+    ds["lon"] = (
+        (),
+        float(lon.iloc[-1]) if len(lon) else np.nan,
+        {"standard_name": "longitude", "units": "degrees_east"},
+    )
+    ds["lat"] = (
+        (),
+        float(lat.iloc[-1]) if len(lat) else np.nan,
+        {"standard_name": "latitude", "units": "degrees_north"},
+    )
+    ds["z"] = (
+        (),
+        float(rows["z"].iloc[0]),
+        {"standard_name": "height", "units": "m", "positive": "up", "axis": "Z"},
+    )
+    ds["station_id"] = ((), station_id, {"cf_role": "timeseries_id", "long_name": "station"})
+    ds = ds.set_coords(["lon", "lat", "z", "station_id"])
+    ds.attrs = {
+        "featureType": "timeSeries",
+        "Conventions": "CF-1.11, ACDD-1.3",
+        "dataset_id": dataset_id,
+        "cdm_data_type": "TimeSeries",
+        "time_coverage_start": str(pd.Timestamp(times[0]).isoformat()) + "Z",
+        "time_coverage_end": str(pd.Timestamp(times[-1]).isoformat()) + "Z",
+    }
+    return ds

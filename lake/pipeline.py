@@ -1,0 +1,59 @@
+"""The whole path from sources to tables, composed: ingest, then QC, then write, then
+whatever must follow a harvest (the catalog). Later stages plug in here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+import pyarrow as pa
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingest.harvest import HarvestOptions, harvest_streams
+from lake.records import HarvestRecord
+from lake.registry import Registry, Stream
+from lake.storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: Run on normalized rows before they are written (QC adds its flags here).
+BEFORE_WRITE: list[Callable[[Storage, Stream, pa.Table], pa.Table]] = []
+#: Run after a harvest with the records (the catalog rebuilds itself here).
+AFTER_HARVEST: list[Callable[[Storage, Registry, list[HarvestRecord]], None]] = []
+
+
+def run_harvest(
+    storage: Storage,
+    registry: Registry,
+    streams: Iterable[Stream],
+    options: HarvestOptions = HarvestOptions(),
+    *,
+    progress: bool = True,
+) -> list[HarvestRecord]:
+    """Harvest `streams` with QC and post-harvest steps; shows a progress bar."""
+    streams = list(streams)
+
+    def before_write(stream: Stream, rows: pa.Table) -> pa.Table:
+        for step in BEFORE_WRITE:
+            rows = step(storage, stream, rows)
+        return rows
+
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("harvesting", total=len(streams))
+
+        def done(stream: Stream, records: list[HarvestRecord]) -> None:
+            bar.update(task, advance=1, description=f"harvested {stream.id}")
+
+        records = harvest_streams(
+            storage, streams, options, before_write=before_write, on_done=done
+        )
+    for step in AFTER_HARVEST:
+        step(storage, registry, records)
+    return records

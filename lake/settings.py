@@ -1,0 +1,62 @@
+"""The one settings object: environment variables with the LAKE_ prefix, plus AWS_*."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The sample registry shipped inside the repository; its sources are recorded real files.
+SAMPLE_REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "sample.yaml"
+
+
+class Settings(BaseSettings):
+    """Where the lake lives and what feeds it. The same code runs on a folder and on S3."""
+
+    model_config = SettingsConfigDict(env_prefix="LAKE_", extra="ignore")
+
+    root: str = Field(
+        default="./lake-data",
+        description="Lake root: a local folder or s3://bucket/prefix on any S3-compatible store.",
+    )
+    registry: str = Field(
+        default=str(SAMPLE_REGISTRY), description="Path of the stream registry YAML file."
+    )
+    dask_scheduler: str | None = Field(
+        default=None, description="Address of a Dask scheduler; unset means a local cluster."
+    )
+    admin_token: str | None = Field(
+        default=None, description="Token required by admin routes of the server."
+    )
+    compact_after_files: int = Field(
+        default=64, description="Compact a partition once it holds more files than this."
+    )
+    vacuum_retention_hours: int = Field(
+        default=168, description="Files replaced by compaction are removed after this long."
+    )
+
+    # Standard AWS variables (no LAKE_ prefix), read so any S3-compatible store works.
+    aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = Field(
+        default=None, validation_alias="AWS_SECRET_ACCESS_KEY"
+    )
+    aws_session_token: str | None = Field(default=None, validation_alias="AWS_SESSION_TOKEN")
+    aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+    @property
+    def region(self) -> str:
+        return self.aws_region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment; tests build their own `Settings(...)`."""
+    return Settings()
