@@ -119,7 +119,8 @@ def dedupe(batch: pa.Table) -> pa.Table:
     last = indexed.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([("__row", "max")])
     if last.num_rows == batch.num_rows:
         return batch
-    return batch.take(pc.sort_indices(last.column("__row_max")))
+    keep = last.column("__row_max")
+    return batch.take(pc.take(keep, pc.sort_indices(keep)))
 
 
 def _sql_list(values: list[object]) -> str:
@@ -169,7 +170,7 @@ class ObservationTable:
         )
         changed = " OR ".join(
             f"(s.{c} IS DISTINCT FROM t.{c})"
-            for c in ("value", "units", "provider_flag", "qc_agg", "lon", "lat")
+            for c in ("value", "units", "provider_flag", "qc_agg", *QC_COLUMNS, "lon", "lat")
         )
 
         def merge() -> tuple[int, int, int]:
