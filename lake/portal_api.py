@@ -1,0 +1,272 @@
+"""The JSON the portal page reads: stations with their real-time state, datasets, series.
+
+Station states come from `qc.status.station_states(lk, now)` when the QC package provides it;
+until then the same rule is computed here: active while the newest value is under 4 hours old,
+stale (a grey dot) until a week, offline after (off the real-time map, still on the historical).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+
+from lake.erddap.datasets import DatasetSummary, find_dataset, list_datasets
+from lake.errors import NotFound
+from lake.metrics import qc_summary
+from lake.serving import RequestError, ServerContext, check_dataset_id, check_station_id
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(hours=4)
+OFFLINE_AFTER = timedelta(days=7)
+MAX_SERIES_POINTS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class StationState:
+    """What the real-time map draws for one station (same fields as qc.status's objects)."""
+
+    dataset_id: str
+    station_id: str
+    name: str | None
+    lon: float | None
+    lat: float | None
+    last_time: datetime | None
+    last_values: dict[str, float | None] = field(default_factory=dict)
+    state: str = "offline"
+
+
+def classify(last_time: datetime | None, now: datetime) -> str:
+    """active | stale | offline by the 4-hour and 1-week rules (R11)."""
+    if last_time is None:
+        return "offline"
+    age = now - last_time
+    if age <= STALE_AFTER:
+        return "active"
+    if age <= OFFLINE_AFTER:
+        return "stale"
+    return "offline"
+
+
+def _fallback_states(ctx: ServerContext, now: datetime) -> list[StationState]:
+    rows = ctx.lake.sql(
+        """
+        WITH last AS (
+            SELECT dataset_id, station_id, max(time) AS last_time,
+                   arg_max(lon, time) AS lon, arg_max(lat, time) AS lat
+            FROM observations_all GROUP BY ALL
+        ),
+        latest AS (
+            SELECT o.dataset_id, o.station_id,
+                   list(struct_pack(variable := o.variable, value := o.value)) AS vals
+            FROM observations o JOIN last l
+              ON o.dataset_id = l.dataset_id AND o.station_id = l.station_id
+             AND o.time = l.last_time
+            GROUP BY ALL
+        )
+        SELECT l.*, t.vals FROM last l
+        LEFT JOIN latest t USING (dataset_id, station_id)
+        """
+    ).to_pylist()
+    meta = {}
+    try:
+        for s in ctx.lake.sql(
+            "SELECT dataset_id, station_id, name, lon, lat FROM stations"
+        ).to_pylist():
+            meta[(s["dataset_id"], s["station_id"])] = s
+    except Exception:  # no stations table yet
+        log.debug("no stations table yet")
+    out = []
+    for r in rows:
+        m = meta.get((r["dataset_id"], r["station_id"]), {})
+        values = {v["variable"]: v["value"] for v in (r["vals"] or [])}
+        out.append(
+            StationState(
+                dataset_id=r["dataset_id"],
+                station_id=r["station_id"],
+                name=m.get("name") or r["station_id"],
+                lon=m.get("lon") if m.get("lon") is not None else r["lon"],
+                lat=m.get("lat") if m.get("lat") is not None else r["lat"],
+                last_time=r["last_time"],
+                last_values=values,
+                state=classify(r["last_time"], now),
+            )
+        )
+    return out
+
+
+def station_states(ctx: ServerContext, now: datetime | None = None) -> list[Any]:
+    """Station states from qc.status when present, else from the private fallback."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    try:
+        status = importlib.import_module("qc.status")
+        fn = status.station_states
+    except (ModuleNotFoundError, AttributeError):
+        return _fallback_states(ctx, now)
+    return list(fn(ctx.lake, now=now))
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stations_geojson(ctx: ServerContext, now: datetime | None = None) -> dict[str, Any]:
+    """Every station ever seen as GeoJSON points with state, last time and latest values."""
+    features = []
+    for s in station_states(ctx, now):
+        if s.lon is None or s.lat is None:
+            continue
+        values = {k: v for k, v in dict(s.last_values or {}).items()}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(s.lon), float(s.lat)]},
+                "properties": {
+                    "dataset_id": s.dataset_id,
+                    "station_id": s.station_id,
+                    "name": s.name or s.station_id,
+                    "state": str(getattr(s.state, "value", s.state)),
+                    "last_time": _iso(s.last_time),
+                    "last_values": json.dumps(values),
+                    **{f"v_{k}": v for k, v in values.items() if v is not None},
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _dataset_doc(d: DatasetSummary) -> dict[str, Any]:
+    return {
+        "dataset_id": d.dataset_id,
+        "title": d.title,
+        "summary": d.summary,
+        "institution": d.institution,
+        "license": d.license,
+        "citation": d.citation,
+        "keywords": list(d.keywords),
+        "published": d.published,
+        "variables": list(d.variables),
+        "bbox": [d.min_lon, d.min_lat, d.max_lon, d.max_lat] if d.min_lon is not None else None,
+        "time_start": _iso(d.min_time),
+        "time_end": _iso(d.max_time),
+    }
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    """Routes under /api, read by the portal."""
+    api = APIRouter(prefix="/api", tags=["portal"])
+
+    @api.get("/stations")
+    def stations() -> dict[str, Any]:
+        """All stations with state active|stale|offline (the page filters for each map)."""
+        return stations_geojson(ctx)
+
+    @api.get("/datasets")
+    def datasets(q: str = "") -> list[dict[str, Any]]:
+        """Published datasets, filtered by words in id, title, summary, keywords, variables."""
+        words = q.lower().split()
+        out = []
+        for d in list_datasets(ctx, published_only=True):
+            text = " ".join([d.dataset_id, d.title, d.summary, *d.keywords, *d.variables]).lower()
+            if all(w in text for w in words):
+                out.append(_dataset_doc(d))
+        return out
+
+    @api.get("/datasets/{dataset_id}")
+    def dataset(dataset_id: str) -> dict[str, Any]:
+        """Metadata, citation, attribution, stations, variables with units and QC summary."""
+        check_dataset_id(dataset_id)
+        d = find_dataset(ctx, dataset_id)
+        if d is None:
+            raise NotFound(f"no dataset {dataset_id!r} in this lake")
+        doc = _dataset_doc(d)
+        stream = ctx.stream(dataset_id)
+        doc["provider"] = stream.provider.model_dump() if stream else None
+        doc["category"] = stream.category.value if stream else None
+        doc["units"] = {
+            r["variable"]: r["units"]
+            for r in ctx.lake.sql(
+                "SELECT variable, any_value(units) AS units FROM observations_all "
+                "WHERE dataset_id = ? GROUP BY variable ORDER BY variable",
+                [dataset_id],
+            ).to_pylist()
+        }
+        doc["stations"] = [
+            {"station_id": s["station_id"], "first": _iso(s["first"]), "last": _iso(s["last"])}
+            for s in ctx.lake.sql(
+                "SELECT station_id, min(time) AS first, max(time) AS last FROM observations_all "
+                "WHERE dataset_id = ? GROUP BY station_id ORDER BY station_id",
+                [dataset_id],
+            ).to_pylist()
+        ]
+        doc["qc"] = {r["flag"]: r["values"] for r in qc_summary(ctx, dataset_id)}
+        return doc
+
+    @api.get("/series/{dataset_id}")
+    def series(
+        dataset_id: str,
+        station: str,
+        variable: str,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> dict[str, Any]:
+        """One variable of one station with its QC flags; failed values included, flagged."""
+        from lake.erddap.query import parse_time
+
+        check_dataset_id(dataset_id)
+        check_station_id(station)
+        where = ["dataset_id = ?", "station_id = ?", "variable = ?"]
+        params: list[Any] = [dataset_id, station, variable]
+        if start:
+            where.append("time >= ?")
+            params.append(parse_time(start, "start"))
+        if end:
+            where.append("time <= ?")
+            params.append(parse_time(end, "end"))
+        table = ctx.lake.sql(
+            "SELECT epoch(time) AS t, value, qc_agg, units FROM observations_all "
+            f"WHERE {' AND '.join(where)} ORDER BY time LIMIT {MAX_SERIES_POINTS + 1}",
+            params,
+        )
+        if table.num_rows > MAX_SERIES_POINTS:
+            raise RequestError("too many points for a plot; choose a shorter window", status=413)
+        if table.num_rows == 0:
+            raise NotFound(f"no {variable!r} at {station!r} in dataset {dataset_id!r}")
+        units = table.column("units")[0].as_py()
+        return {
+            "dataset_id": dataset_id,
+            "station_id": station,
+            "variable": variable,
+            "units": units,
+            "time": table.column("t").to_pylist(),
+            "value": table.column("value").to_pylist(),
+            "qc": table.column("qc_agg").to_pylist(),
+        }
+
+    @api.get("/grids")
+    def grids() -> list[dict[str, Any]]:
+        """Grid layers the tiles service offers (empty until lake.grids / tiles land)."""
+        try:
+            tiles = importlib.import_module("tiles")
+            fn = getattr(tiles, "portal_layers", None)
+        except ModuleNotFoundError:
+            return []
+        if fn is None:
+            return []
+        try:
+            return list(fn(ctx.storage))
+        except Exception:
+            log.exception("grid layers could not be listed")
+            return []
+
+    return api

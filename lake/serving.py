@@ -1,0 +1,94 @@
+"""What every router of the server shares: the lake, the registry, request errors, id checks.
+
+Routers receive a `ServerContext` instead of importing global getters, so a test can serve a
+temp-folder lake and two apps can serve two lakes in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lake.api import Lake
+from lake.errors import LakeError
+from lake.registry import Registry, Stream, load_registry
+from lake.settings import Settings
+from lake.storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: Dataset ids as the registry allows them; anything else (slashes, dots, `..`) is refused
+#: before it can reach a path or a query.
+DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,127}$")
+#: Station ids: IOOS URNs and plain codes; no slashes, no `..`.
+STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_\-.]{0,255}$")
+RAW_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+class RequestError(LakeError):
+    """A request the server refuses (4xx), with the reason a client can act on."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_dataset_id(dataset_id: str) -> str:
+    """Return `dataset_id` if it is a well-formed id; raise RequestError naming it otherwise."""
+    if not DATASET_ID.match(dataset_id):
+        raise RequestError(
+            f"dataset id {dataset_id[:80]!r} is not valid: use lower-case letters, digits,"
+            " '-' and '_' only"
+        )
+    return dataset_id
+
+
+def check_station_id(station_id: str) -> str:
+    """Return `station_id` if well-formed (an IOOS URN or a code), else raise RequestError."""
+    if not STATION_ID.match(station_id) or ".." in station_id:
+        raise RequestError(f"station id {station_id[:80]!r} is not valid")
+    return station_id
+
+
+@dataclass
+class ServerContext:
+    """The lake one app serves, plus its registry (re-read when the file changes)."""
+
+    storage: Storage
+    settings: Settings
+    lake: Lake
+    _registry: Registry | None = None
+    _registry_mtime: float = -1.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, storage: Storage | None, settings: Settings) -> ServerContext:
+        storage = storage or Storage.from_settings(settings)
+        return cls(storage=storage, settings=settings, lake=Lake(storage))
+
+    def registry(self) -> Registry:
+        """The stream registry; an unreadable file gives an empty one and a log line."""
+        path = Path(self.settings.registry)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        with self._lock:
+            if self._registry is None or mtime != self._registry_mtime:
+                try:
+                    self._registry = load_registry(path)
+                except (LakeError, OSError) as exc:
+                    log.warning("registry %s could not be read: %s", path, exc)
+                    self._registry = Registry(streams=[], path=str(path))
+                self._registry_mtime = mtime
+            return self._registry
+
+    def stream(self, dataset_id: str) -> Stream | None:
+        """The registry entry of a dataset, or None for data not (or no longer) registered."""
+        for stream in self.registry().streams:
+            if stream.id == dataset_id:
+                return stream
+        return None
