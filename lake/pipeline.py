@@ -22,6 +22,20 @@ BEFORE_WRITE: list[Callable[[Storage, Stream, pa.Table], pa.Table]] = []
 AFTER_HARVEST: list[Callable[[Storage, Registry, list[HarvestRecord]], None]] = []
 
 
+def _register_qc() -> None:
+    """QARTOD flags on every value before it is written (issue 5); absent qc/: no flags."""
+    try:
+        from qc.live import qc_before_write
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("qc"):
+            return
+        raise
+    BEFORE_WRITE.append(qc_before_write)
+
+
+_register_qc()
+
+
 def run_harvest(
     storage: Storage,
     registry: Registry,
