@@ -7,10 +7,11 @@ names, canonical units, UTC, z) -> write.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
@@ -103,3 +104,105 @@ class Harvester(Protocol):
     def stations(self, stream: Stream) -> list[StationInfo]:
         """Station metadata known from the registry or the source's metadata service."""
         ...
+
+
+class MetadataSource(Protocol):
+    """Optional part of a harvester: a metadata service read before the data (CO-OPS mdapi,
+    ERDDAP info pages). harvest_stream calls these when a harvester has them; a failure is
+    recorded and the data are still harvested with what the registry says."""
+
+    def metadata_requests(self, stream: Stream) -> list[Request]:
+        """What to fetch to learn about the stream's stations and variables."""
+        ...
+
+    def parse_metadata(self, stream: Stream, raw: RawResponse, raw_file: str) -> list[StationInfo]:
+        """Station metadata from one metadata response; may remember variable attributes
+        for the data requests that follow. Raises ParseError if it cannot be read."""
+        ...
+
+
+def is_file_url(url: str) -> bool:
+    """True for file:// sources: an offline folder of recorded responses."""
+    return url.startswith("file://")
+
+
+def utc(value: datetime) -> datetime:
+    """A datetime in UTC; naive values are taken as UTC (the CLI's --since/--until)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def windows(
+    since: datetime, until: datetime, length: timedelta
+) -> Iterator[tuple[datetime, datetime]]:
+    """Split [since, until] into consecutive windows no longer than `length`.
+
+    Sources cap how much one request may ask for (CO-OPS: 31 days of 6-minute data), so a
+    backfill becomes several requests; windows share their boundaries, and the merge on
+    write makes the repeated boundary row harmless.
+    """
+    start, end = utc(since), utc(until)
+    if end < start:
+        raise ValueError(
+            f"window ends ({end:%Y-%m-%d %H:%M}) before it starts ({start:%Y-%m-%d %H:%M})"
+        )
+    while True:
+        stop = min(start + length, end)
+        yield start, stop
+        if stop >= end:
+            return
+        start = stop
+
+
+def text_of(body: bytes) -> str:
+    """Response text: gunzipped if the bytes are gzip (NDBC history is served as .txt.gz),
+    decoded as UTF-8 or, failing that, Latin-1 (what NOAA services declare)."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
+def looks_like_html(text: str) -> bool:
+    """True when a body is an HTML page (an error page or a login wall) rather than data."""
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in head
+
+
+def source_rows(
+    *,
+    station_id: object,
+    times: object,
+    variable: str,
+    values: object,
+    units: str,
+    z: object = None,
+    lon: float | None = None,
+    lat: float | None = None,
+    provider_flag: object = None,
+) -> pa.Table:
+    """One variable's long rows in SOURCE_SCHEMA; scalars are repeated to the length of
+    `values`, arrays are used as they are."""
+    vals = pa.array(values, pa.float64(), from_pandas=True)
+    n = len(vals)
+
+    def rep(value: object, typ: pa.DataType) -> pa.Array:
+        if value is None or isinstance(value, str | int | float):
+            return pa.array([value] * n, typ)
+        return pa.array(value, typ, from_pandas=True)
+
+    return pa.table(
+        {
+            "station_id": rep(station_id, pa.string()),
+            "time": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "z": rep(z, pa.float64()),
+            "lon": rep(lon, pa.float64()),
+            "lat": rep(lat, pa.float64()),
+            "variable": rep(variable, pa.string()),
+            "value": vals,
+            "units": rep(units, pa.string()),
+            "provider_flag": rep(provider_flag, pa.string()),
+        },
+        schema=SOURCE_SCHEMA,
+    )

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ingest.base import Harvester, RawResponse
+from ingest.base import Harvester, RawResponse, utc
 from ingest.fetch import FetchPolicy, Validators, fetch
 from ingest.kinds import get_harvester
 from ingest.normalize import VariableMapping, mappings_for, normalize
@@ -45,6 +46,71 @@ def _mapping(harvester: Harvester, stream: Stream) -> dict[str, VariableMapping]
     return mappings_for(stream, defaults)
 
 
+def _metadata(
+    storage: Storage,
+    harvester: Harvester,
+    stream: Stream,
+    options: HarvestOptions,
+    client: httpx.Client | None,
+) -> list[HarvestRecord]:
+    """Read the stream's metadata service first, if its harvester has one.
+
+    A failure is recorded (label 'metadata') but does not stop the data harvest: the
+    registry's own station and variable settings are used instead.
+    """
+    requests = getattr(harvester, "metadata_requests", None)
+    if requests is None:
+        return []
+    records = []
+    for request in requests(stream):
+        started = datetime.now(UTC)
+        base = dict(stream_id=stream.id, label=request.label or "metadata", url=request.url)
+        raw: RawResponse | None = None
+        raw_file: str | None = None
+        try:
+            raw = fetch(stream.id, request, policy=options.policy, client=client)
+            assert raw is not None  # no validators sent, so never 304
+            raw_file = RawZone(storage).put(raw)
+            stations = harvester.parse_metadata(stream, raw, raw_file)  # type: ignore[attr-defined]
+            if stations:
+                StationTable(storage).upsert(stream.id, [asdict(s) for s in stations])
+            status, error = "ok", None
+            log.info("stream=%s metadata %s: %d stations", stream.id, request.url, len(stations))
+        except ParseError as exc:
+            log.warning("metadata unreadable: %s", exc)
+            status, error = "syntax_failed", str(exc)
+        except FetchError as exc:
+            log.warning("metadata fetch failed: %s", exc)
+            status, error = "fetch_failed", str(exc)
+        records.append(
+            HarvestRecord(
+                **base,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                status=status,
+                raw_id=raw.raw_id if raw else None,
+                raw_file=raw_file,
+                error=error,
+            )
+        )
+    return records
+
+
+def _in_window(rows: pa.Table, options: HarvestOptions) -> pa.Table:
+    """Rows inside a backfill's [since, until]; a yearly file may hold more than was asked."""
+    if options.since is None and options.until is None:
+        return rows
+    times = rows.column("time")
+    keep = pc.is_valid(times)
+    if options.since is not None:
+        since = pa.scalar(utc(options.since), pa.timestamp("us", tz="UTC"))
+        keep = pc.and_(keep, pc.greater_equal(times, since))
+    if options.until is not None:
+        until = pa.scalar(utc(options.until), pa.timestamp("us", tz="UTC"))
+        keep = pc.and_(keep, pc.less_equal(times, until))
+    return rows.filter(keep)
+
+
 def harvest_stream(
     storage: Storage,
     stream: Stream,
@@ -60,7 +126,7 @@ def harvest_stream(
     harvest_log = HarvestLog(storage)
     previous = {r.url: r for r in harvest_log.latest(stream.id)} if options.conditional else {}
     StationTable(storage).upsert(stream.id, [asdict(s) for s in harvester.stations(stream)])
-    records = []
+    records = _metadata(storage, harvester, stream, options, client)
     for request in harvester.requests(stream, options.since, options.until):
         started = datetime.now(UTC)
         record = dict(stream_id=stream.id, label=request.label, url=request.url, started_at=started)
@@ -104,7 +170,12 @@ def harvest_stream(
             if parsed.stations:
                 StationTable(storage).upsert(stream.id, [asdict(s) for s in parsed.stations])
             rows = normalize(
-                stream, parsed.rows, _mapping(harvester, stream), raw_id=raw.raw_id, url=raw.url
+                stream,
+                parsed.rows,
+                _mapping(harvester, stream),
+                raw_id=raw.raw_id,
+                url=raw.url,
+                raw_file=raw_file,
             )
             if rows.num_rows == 0:
                 raise ParseError(
@@ -113,6 +184,7 @@ def harvest_stream(
                     file=raw_file,
                     what="no values could be extracted from the response",
                 )
+            rows = _in_window(rows, options)
             if before_write is not None:
                 rows = before_write(stream, rows)
             result = table.write(rows)

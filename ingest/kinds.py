@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from ingest.base import Harvester
+from ingest.coops import Coops
+from ingest.erddap import Erddap
 from ingest.ndbc import NdbcRealtime
+from ingest.nerrs import Nerrs
+from ingest.textfile import TextFile
 from lake.errors import ConfigError
 
 HARVESTERS: dict[str, type] = {
     NdbcRealtime.kind: NdbcRealtime,
+    Coops.kind: Coops,
+    Erddap.kind: Erddap,
+    Nerrs.kind: Nerrs,
+    TextFile.kind: TextFile,
 }
 
 

@@ -1,20 +1,35 @@
-"""NDBC buoys and C-MAN stations: realtime2 text files and historical stdmet yearly files.
+"""NDBC buoys and C-MAN stations: realtime2 text files and historical yearly files.
 
 Files are whitespace-separated with two header lines ('#YY MM DD hh mm WDIR ...' and the
 units line); missing values are 'MM' in real-time files and 99/999/9999 in history.
+
+Real-time files hold the last 45 days. Older data come from the yearly history files
+(`<station><letter><year>.txt.gz`, one per year), so a backfill with --since before that
+becomes one request per year plus the real-time file. Both land as the same rows in the
+same dataset: data older than a month are simply historical, found by the same queries.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ingest.base import SOURCE_SCHEMA, Parsed, RawResponse, Request, StationInfo
+from ingest.base import (
+    SOURCE_SCHEMA,
+    Parsed,
+    RawResponse,
+    Request,
+    StationInfo,
+    is_file_url,
+    looks_like_html,
+    text_of,
+    utc,
+)
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
@@ -51,7 +66,50 @@ OCEAN: dict[str, VariableMapping] = {
     "PH": VariableMapping("sea_water_ph_reported_on_total_scale"),
 }
 
-FILE_COLUMNS: dict[str, dict[str, VariableMapping]] = {"txt": STDMET, "ocean": OCEAN}
+#: Spectral wave summary (realtime2 `.spec`); SwD/WWD are compass points, made degrees.
+SPEC: dict[str, VariableMapping] = {
+    "WVHT": VariableMapping("sea_surface_wave_significant_height"),
+    "SwH": VariableMapping("sea_surface_swell_wave_significant_height"),
+    "SwP": VariableMapping("sea_surface_swell_wave_period"),
+    "WWH": VariableMapping("sea_surface_wind_wave_significant_height"),
+    "WWP": VariableMapping("sea_surface_wind_wave_period"),
+    "SwD": VariableMapping("sea_surface_swell_wave_from_direction", units="degree"),
+    "WWD": VariableMapping("sea_surface_wind_wave_from_direction", units="degree"),
+    "APD": VariableMapping("sea_surface_wave_mean_period"),
+    "MWD": VariableMapping("sea_surface_wave_from_direction_at_variance_spectral_density_maximum"),
+}
+
+#: Continuous winds (realtime2 `.cwind`, 10-minute means; history `c<year>`).
+CWIND: dict[str, VariableMapping] = {
+    "WDIR": VariableMapping("wind_from_direction"),
+    "WSPD": VariableMapping("wind_speed"),
+    "GDR": VariableMapping("wind_gust_from_direction"),
+    "GST": VariableMapping("wind_speed_of_gust"),
+}
+
+FILE_COLUMNS: dict[str, dict[str, VariableMapping]] = {
+    "txt": STDMET,
+    "ocean": OCEAN,
+    "spec": SPEC,
+    "cwind": CWIND,
+}
+
+#: History folder and file letter of each real-time file's product on NDBC's server.
+HISTORY: dict[str, tuple[str, str]] = {
+    "stdmet": ("stdmet", "h"),
+    "cwind": ("cwind", "c"),
+    "ocean": ("ocean", "o"),
+}
+REALTIME_HISTORY = {"txt": "stdmet", "cwind": "cwind", "ocean": "ocean"}
+#: How far back a realtime2 file reaches.
+REALTIME_SPAN = timedelta(days=45)
+
+#: Columns that are text in the source and carry nothing we store.
+TEXT_COLUMNS = frozenset({"STEEPNESS", "GTIME"})
+#: Columns given as 16-point compass directions (spectral summary).
+COMPASS_COLUMNS = frozenset({"SwD", "WWD"})
+_POINTS = "N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW"
+COMPASS = {p: i * 22.5 for i, p in enumerate(_POINTS.split())}
 
 #: Missing-value codes of the historical files (and some real-time columns), per column.
 MISSING_CODES: dict[str, tuple[float, ...]] = {
@@ -69,6 +127,7 @@ MISSING_CODES: dict[str, tuple[float, ...]] = {
     "VIS": (99.0,),
     "TIDE": (99.0,),
     "PTDY": (99.0,),
+    "GDR": (999.0,),
 }
 TIME_COLUMNS = ("YY", "MM", "DD", "hh", "mm")
 
@@ -98,12 +157,50 @@ class NdbcRealtime:
     def requests(
         self, stream: Stream, since: datetime | None, until: datetime | None
     ) -> list[Request]:
+        """The real-time file per station, plus one history file per year a backfill (or
+        the registry's `years`) reaches beyond the real-time file's 45 days."""
         base = (stream.source.url or DEFAULT_URL).rstrip("/")
-        file = stream.source.params.get("file", "txt")
-        return [
-            Request(url=f"{base}/data/realtime2/{s['id'].upper()}.{file}", label=str(s["id"]))
-            for s in _stations(stream)
-        ]
+        params = stream.source.params
+        file = params.get("file", "txt")
+        if file not in FILE_COLUMNS:
+            raise ConfigError(
+                f"unknown NDBC file {file!r}; known: {sorted(FILE_COLUMNS)}",
+                stream=stream.id,
+                field="source.file",
+            )
+        now = datetime.now(UTC)
+        years = {int(y) for y in params.get("years", [])}
+        realtime = True
+        if since is not None:
+            start, end = utc(since), utc(until) if until is not None else now
+            realtime = end >= now - REALTIME_SPAN
+            if start < now - REALTIME_SPAN:
+                years |= set(range(start.year, min(end.year, now.year - 1) + 1))
+        history = params.get("history", REALTIME_HISTORY.get(file))
+        if years and history not in HISTORY:
+            raise ConfigError(
+                f"NDBC keeps no yearly history for {file!r} files; set source.history to one "
+                f"of {sorted(HISTORY)} or drop source.years",
+                stream=stream.id,
+                field="source.history",
+            )
+        out = []
+        for s in _stations(stream):
+            sid = str(s["id"])
+            for year in sorted(years):
+                folder, letter = HISTORY[history]
+                name = f"{sid.lower()}{letter}{year}.txt"
+                if is_file_url(base):
+                    url = f"{base}/data/historical/{folder}/{name}"
+                else:
+                    url = (
+                        f"{base}/view_text_file.php?filename={name}.gz"
+                        f"&dir=data/historical/{folder}/"
+                    )
+                out.append(Request(url=url, label=f"{sid} {year}"))
+            if realtime:
+                out.append(Request(url=f"{base}/data/realtime2/{sid.upper()}.{file}", label=sid))
+        return out
 
     def stations(self, stream: Stream) -> list[StationInfo]:
         return [
@@ -123,8 +220,9 @@ class NdbcRealtime:
         return FILE_COLUMNS.get(stream.source.params.get("file", "txt"), STDMET)
 
     def parse(self, stream: Stream, raw: RawResponse, raw_file: str) -> Parsed:
+        label = raw.label.split(" ")[0]
         station = next(
-            (s for s in _stations(stream) if str(s["id"]) == raw.label), _stations(stream)[0]
+            (s for s in _stations(stream) if str(s["id"]) == label), _stations(stream)[0]
         )
         rows = parse_ndbc_text(
             raw.body,
@@ -153,10 +251,14 @@ def parse_ndbc_text(
     lat: float | None = None,
 ) -> pa.Table:
     """Parse an NDBC realtime2 or historical text file into long source-named rows."""
-    text = body.decode("latin-1")
+    text = text_of(body)
     lines = text.splitlines()
     if not lines or not text.strip():
         raise _fail(stream_id, url, raw_file, "the response is empty")
+    if looks_like_html(text):
+        raise _fail(
+            stream_id, url, raw_file, "expected an NDBC text file, got an HTML page (error page?)"
+        )
     header = lines[0].lstrip("#").split()
     if header[:1] in (["YY"], ["YYYY"]) and len(header) > 5:
         header[0] = "YY"
@@ -217,9 +319,24 @@ def parse_ndbc_text(
         z = -pd.to_numeric(frame["DEPTH"], errors="coerce").to_numpy(dtype="float64")
     tables = []
     for column in header:
-        if column in TIME_COLUMNS or column == "DEPTH":
+        if column in TIME_COLUMNS or column == "DEPTH" or column in TEXT_COLUMNS:
             continue
-        values = pd.to_numeric(frame[column], errors="coerce")
+        if column in COMPASS_COLUMNS:
+            text_values = frame[column].str.strip().str.upper()
+            values = text_values.map(COMPASS)
+            unknown = values.isna() & text_values.notna()
+            if unknown.any():
+                row = int(np.flatnonzero(unknown.to_numpy())[0])
+                raise _fail(
+                    stream_id,
+                    url,
+                    raw_file,
+                    f"column {column}: {frame[column].iloc[row]!r} at data row {row + 1} "
+                    "is not a compass point",
+                )
+            units["__compass__" + column] = "degree"
+        else:
+            values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() & frame[column].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -244,7 +361,10 @@ def parse_ndbc_text(
                     "lat": pa.array([lat] * n, pa.float64()),
                     "variable": pa.array([column] * n, pa.string()),
                     "value": pa.array(array, from_pandas=True),
-                    "units": pa.array([units.get(column, "")] * n, pa.string()),
+                    "units": pa.array(
+                        [units.get("__compass__" + column, units.get(column, ""))] * n,
+                        pa.string(),
+                    ),
                     "provider_flag": pa.nulls(n, pa.string()),
                 },
                 schema=SOURCE_SCHEMA,

@@ -39,6 +39,10 @@ CANONICAL_UNITS: dict[str, str] = {
     "sea_surface_wave_mean_period": "s",
     "sea_surface_wave_from_direction_at_variance_spectral_density_maximum": "degree",
     "sea_surface_wave_from_direction": "degree",
+    "sea_surface_swell_wave_from_direction": "degree",
+    "sea_surface_wind_wave_from_direction": "degree",
+    "wind_gust_from_direction": "degree",
+    "depth_of_isosurface_of_sea_water_potential_temperature": "m",
     "sea_surface_swell_wave_significant_height": "m",
     "sea_surface_wind_wave_significant_height": "m",
     "sea_surface_swell_wave_period": "s",
@@ -95,6 +99,13 @@ UNIT_ALIASES: dict[str, str] = {
     "kt": "kn",
     "m/s": "m s-1",
     "cm/s": "cm s-1",
+    "ms/cm": "mS/cm",
+    "us/cm": "uS/cm",
+    "degrees_c": "degC",
+    "degree_celsius": "degC",
+    "degree_fahrenheit": "degF",
+    "meters": "m",
+    "feet": "ft",
 }
 
 
@@ -176,6 +187,7 @@ def normalize(
     *,
     raw_id: str,
     url: str,
+    raw_file: str | None = None,
 ) -> pa.Table:
     """Source-named long rows to observation rows in CF names and canonical units.
 
@@ -200,7 +212,9 @@ def normalize(
                 part.column("value").to_numpy(zero_copy_only=False), source_units, out_units
             )
         except ValueError as exc:
-            raise ParseError(source=stream.id, url=url, what=f"column {name}: {exc}") from None
+            raise ParseError(
+                source=stream.id, url=url, file=raw_file, what=f"column {name}: {exc}"
+            ) from None
         z = part.column("z")
         if target.z is not None:
             z = pa.array(np.full(part.num_rows, target.z))
