@@ -226,10 +226,12 @@ def normalize(stream: Stream, ds: xr.Dataset, url: str = "") -> xr.Dataset:
     for var in stream.variables:  # the curated registry wins over the file's attributes
         if var.source in ds:
             ds[var.source].attrs.update(standard_name=var.standard_name, units=var.units)
-    for name in ds.variables:
-        bounds = ds[name].attrs.get("bounds")
-        if bounds and bounds not in ds.variables:
-            del ds[name].attrs["bounds"]
+    for name in ds.variables:  # references to variables that were left out
+        for ref in ("bounds", "grid_mapping"):
+            for holder in (ds[name].attrs, ds[name].encoding):
+                target = holder.get(ref)
+                if target and target not in ds.variables:
+                    del holder[ref]
     attrs = dict(ds[lon].attrs)
     lons = ds[lon].values.astype("float64")
     if np.nanmax(lons) > 180:

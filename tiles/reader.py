@@ -1,0 +1,70 @@
+"""The TiTiler reader over the lake's grids: opens a dataset by id from its Icechunk repository.
+
+Clients never hand the tiler a URL to open: the path carries a dataset id, and the reader
+resolves it in the lake the app was built for. Without a `sel` on time the newest time is
+drawn, and without one on depth the level nearest the surface, so a bare tile URL is a map
+of "now".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attr
+import numpy as np
+import xarray as xr
+from titiler.xarray.io import Reader
+
+from lake.grids import GridStore
+from lake.storage import Storage
+
+SPATIAL_DIMS = ("lat", "latitude", "lon", "longitude", "y", "x")
+
+
+def make_opener(storage: Storage) -> Callable[..., xr.Dataset]:
+    """An opener for titiler: `src_path` is a dataset id in `storage`."""
+
+    def opener(src_path: str, group: str | None = None, **_: Any) -> xr.Dataset:
+        return GridStore(storage, src_path).open(group=group)
+
+    return opener
+
+
+def default_selectors(ds: xr.Dataset, variable: str, sel: list[str] | None) -> list[str]:
+    """`sel` plus the newest time and the shallowest level when the client gave none."""
+    sel = list(sel or [])
+    given = {s.split("=", 1)[0] for s in sel}
+    if variable not in ds:
+        return sel
+    da = ds[variable]
+    for dim in da.dims:
+        if dim in SPATIAL_DIMS or dim in given:
+            continue
+        values = ds[dim].values if dim in ds.coords else None
+        if values is None or values.size == 0:
+            continue
+        if np.issubdtype(values.dtype, np.datetime64):
+            sel.append(f"{dim}={np.datetime_as_string(values.max(), unit='s')}")
+        else:
+            sel.append(f"{dim}=nearest::{float(np.abs(values).min()) if values.size else 0}")
+    return sel
+
+
+def make_reader(storage: Storage) -> type[Reader]:
+    """A Reader class bound to one lake (attrs subclass, as titiler expects)."""
+    opener_fn = make_opener(storage)
+
+    @attr.s
+    class LakeReader(Reader):
+        opener: Callable[..., xr.Dataset] = attr.ib(default=opener_fn)
+
+        def __attrs_post_init__(self) -> None:
+            ds = self.opener(self.src_path, group=self.group)
+            self.sel = default_selectors(ds, self.variable, self.sel)
+            super().__attrs_post_init__()
+
+        def close(self) -> None:
+            """The dataset is shared through the lake's open cache; nothing to close."""
+
+    return LakeReader
