@@ -60,7 +60,7 @@ class Lake:
         """Run a DuckDB query over the lake's views and return an Arrow table."""
         con = self.connection()
         with self._lock:
-            return con.execute(query, params).fetch_arrow_table()
+            return con.execute(query, params).to_arrow_table()
 
     def series(
         self,
