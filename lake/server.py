@@ -161,9 +161,8 @@ def create_app(
     )
     app.state.ctx = ctx
 
-    @app.exception_handler(LakeError)
-    async def lake_error(request: Request, exc: LakeError) -> Response:
-        status = status_for(exc)
+    async def lake_error(request: Request, exc: Exception) -> Response:
+        status = status_for(exc) if isinstance(exc, LakeError) else 500
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return _error_body(request, status, str(exc))
@@ -184,6 +183,11 @@ def create_app(
     app.state.mounted = {
         name: _mount_optional(app, name, ctx.storage) for name in ("stac", "tiles")
     }
+
+    # Mounted packages may register handlers of their own for lake errors; ours answer last
+    # registered, so every route of this app reports errors in the same form.
+    for cls in (LakeError, NotFound, ConfigError, SourceError, StorageError, RequestError):
+        app.add_exception_handler(cls, lake_error)
 
     @app.get("/api/services")
     def services() -> dict[str, bool]:

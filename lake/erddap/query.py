@@ -48,8 +48,24 @@ class TabledapQuery:
 
 
 def split_query(raw_query: str) -> list[str]:
-    """Split the raw (still percent-encoded) query on '&' first, then decode each part."""
-    return [unquote(part) for part in raw_query.split("&")] if raw_query else []
+    """Decode the query, then split it on '&' outside double-quoted strings.
+
+    Clients differ: some percent-encode the separators too (erddapy sends `%26`), so the split
+    happens after decoding, and a quoted value may still contain '&'.
+    """
+    text = unquote(raw_query or "")
+    parts, current, quoted, escaped = [], [], False, False
+    for ch in text:
+        if ch == "&" and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        if ch == '"' and not escaped:
+            quoted = not quoted
+        escaped = ch == "\\" and not escaped
+        current.append(ch)
+    parts.append("".join(current))
+    return parts if text else []
 
 
 def parse_query(raw_query: str, table: DatasetColumns) -> TabledapQuery:
@@ -256,7 +272,9 @@ def _condition(expr: str, con: Constraint, bind: Any) -> str:
 
 def _order_clause(query: TabledapQuery, selected: list[str]) -> str:
     if query.order is None:
-        return " ORDER BY " + ", ".join(selected) if query.distinct else ""
+        if query.distinct:
+            return " ORDER BY " + ", ".join(selected)
+        return " ORDER BY w.station, w.time, w.z"  # ERDDAP's natural order of a series
     name, items, limit = query.order
     cols = [quote_ident(i) for i in items]
     if name == "orderBy":
