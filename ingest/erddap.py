@@ -60,6 +60,11 @@ class DatasetInfo:
                 continue
             if attrs.get("__type__") in ("String", "char"):
                 continue
+            standard_name = attrs.get("standard_name", "")
+            if "flag" in standard_name or "flag_values" in attrs or "flag_meanings" in attrs:
+                continue  # QC flags of the provider, not measurements
+            if not standard_name and not attrs.get("units"):
+                continue  # grid mappings (crs) and other containers
             out.append(name)
         return out
 

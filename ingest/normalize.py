@@ -106,7 +106,13 @@ UNIT_ALIASES: dict[str, str] = {
     "degree_fahrenheit": "degF",
     "meters": "m",
     "feet": "ft",
+    "pss-78": "1",
+    "pss": "1",
 }
+
+#: Quantities without a physical unit whose sources spell the scale in many ways
+#: ('1e-3' was CF's old salinity unit, 'PSU', 'PSS-78'): any spelling means the same number.
+UNITLESS_SCALES = frozenset({"sea_water_practical_salinity", "sea_water_salinity"})
 
 
 @lru_cache(maxsize=1)
@@ -206,6 +212,8 @@ def normalize(
             continue
         part = rows.filter(pc.equal(rows.column("variable"), name))
         source_units = target.units or part.column("units")[0].as_py() or ""
+        if target.standard_name in UNITLESS_SCALES:
+            source_units = "1"
         out_units = CANONICAL_UNITS.get(target.standard_name, canonical_unit_text(source_units))
         try:
             values = convert(
