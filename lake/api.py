@@ -36,6 +36,7 @@ class Lake:
         self.storage = storage
         self.observations = ObservationTable(storage)
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._views_live = False
         self._lock = threading.Lock()
 
     @classmethod
@@ -52,8 +53,8 @@ class Lake:
         with self._lock:
             if self._con is None:
                 self._con = connect(self.storage)
-            else:
-                refresh_views(self._con, self.storage)
+            if not self._views_live:
+                self._views_live = refresh_views(self._con, self.storage)
             return self._con
 
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
@@ -123,6 +124,7 @@ class Lake:
         if self._con is not None:
             self._con.close()
             self._con = None
+            self._views_live = False
 
 
 def _to_dsg(rows: pd.DataFrame, dataset_id: str, station_id: str) -> xr.Dataset:

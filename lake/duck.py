@@ -85,11 +85,16 @@ def connect(storage: Storage, *, database: str = ":memory:") -> duckdb.DuckDBPyC
     return con
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> None:
-    """(Re)define the views so they see tables created since the connection opened."""
+def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> bool:
+    """(Re)define the views so they see tables created since the connection opened.
+
+    A view over delta_scan reads the newest committed version at every query, so once both
+    tables are live nothing needs redefining; returns True when that is the case.
+    """
     from lake.tables import OBSERVATION_SCHEMA
 
     source = _table_source(con, storage, "observations")
+    live = source is not None and source.startswith("SELECT * FROM delta_scan")
     if source is None:
         con.register("__empty_observations", OBSERVATION_SCHEMA.empty_table())
         source = "SELECT * FROM __empty_observations"
@@ -101,3 +106,4 @@ def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> None:
     stations = _table_source(con, storage, "stations")
     if stations is not None:
         con.execute(f"CREATE OR REPLACE VIEW stations AS {stations}")
+    return live and stations is not None and stations.startswith("SELECT * FROM delta_scan")

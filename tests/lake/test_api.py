@@ -119,3 +119,13 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage" in result.output
+
+
+def test_an_open_lake_sees_later_writes(any_settings: Settings) -> None:
+    lake = Lake.open(settings=any_settings)
+    assert lake.sql("select count(*) as n from observations").to_pylist() == [{"n": 0}]
+    table = ObservationTable(lake.storage)
+    table.write(real_rows().slice(0, 100))
+    assert lake.sql("select count(*) as n from observations").to_pylist() == [{"n": 100}]
+    table.write(real_rows().slice(100, 50))
+    assert lake.sql("select count(*) as n from observations").to_pylist() == [{"n": 150}]
