@@ -132,9 +132,9 @@ def run() -> list[Result]:
 
     lake_sql_month()  # warm the connection, as a notebook would be
     ours_s, got = timed(lake_sql_month)
-    series_s, ds = timed(lake_series_month)
+    series_s, _ds = timed(lake_series_month)
     nc_s, ref = timed(netcdf_month)
-    csv_s, ref_csv = timed(csv_month, repeat=3)
+    csv_s, _ref_csv = timed(csv_month, repeat=3)
     assert got.num_rows == int(ref.to_dataframe().notna().sum().sum())
     detail = {"lake_series_xarray_s": series_s, "values": got.num_rows}
     results.append(
