@@ -70,13 +70,13 @@ def read_window(
 
     between = scan((pc.field("time") >= _ts(start)) & (pc.field("time") <= _ts(end)))
     before = scan((pc.field("time") < _ts(start)) & (pc.field("time") >= _ts(start - reach)))
-    if before.num_rows < points:
+    if before.num_rows <= points:
         before = scan(pc.field("time") < _ts(start))
     before = before.sort_by("time")
     before_truncated = before.num_rows > points
     before = before.slice(max(0, before.num_rows - points))
     after = scan((pc.field("time") > _ts(end)) & (pc.field("time") <= _ts(end + reach)))
-    if after.num_rows < points:
+    if after.num_rows <= points:
         after = scan(pc.field("time") > _ts(end))
     after = after.sort_by("time")
     after_truncated = after.num_rows > points
