@@ -156,31 +156,35 @@ def status(
     lk = Lake.open(root)
     table = Table(
         "stream",
-        "category",
-        "QC path",
+        "category / QC path",
         "plan",
         "stations",
         "rows",
-        "first",
-        "last",
-        "last ingest",
+        "time span (UTC)",
         "last harvest",
         title=f"streams in {lk.root}",
     )
     for s in stream_status(lk, registry):
         harvest = s.last_status or "never"
+        if s.last_attempt:
+            harvest += f" {s.last_attempt:%Y-%m-%d %H:%M}"
         if s.last_error:
-            harvest += f": {s.last_error[:80]}"
+            harvest += f": {s.last_error[:100]}"
+        span = "-"
+        if s.first_time and s.last_time:
+            span = f"{s.first_time:%Y-%m-%d %H:%M} .. {s.last_time:%Y-%m-%d %H:%M}"
+        plan = (
+            "exempt"
+            if s.plan == "exempt"
+            else ("MISSING" if s.plan.startswith("required") else "on file")
+        )
         table.add_row(
             s.stream_id,
-            s.category,
-            s.qc_path,
-            s.plan,
+            f"{s.category}: {s.qc_path}",
+            plan,
             str(s.stations),
             f"{s.rows:,}",
-            str(s.first_time or "-"),
-            str(s.last_time or "-"),
-            str(s.last_ingest or "-")[:19],
+            span,
             harvest,
         )
     out.print(table)

@@ -37,9 +37,9 @@ class Category(StrEnum):
     def qc_path(self) -> str:
         """Federal data keep their provider's QC; ours gets the full QARTOD suite."""
         return {
-            Category.federal: "provider flags kept; QARTOD only where the registry asks",
-            Category.model: "no QARTOD; syntax and gap checks only",
-            Category.static: "no QARTOD; syntax check only",
+            Category.federal: "provider flags (QARTOD if asked)",
+            Category.model: "syntax and gap checks",
+            Category.static: "syntax check",
             Category.funded: "full QARTOD suite",
             Category.regional: "full QARTOD suite",
         }[self]
