@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lake import downloads, erddap, metrics, portal_api, sqlapi
 from lake.errors import ConfigError, LakeError, NotFound, SourceError, StorageError
@@ -166,6 +167,13 @@ def create_app(
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return _error_body(request, status, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such page or dataset: {request.url.path[:200]}"
+        return _error_body(request, exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
