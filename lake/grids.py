@@ -284,8 +284,17 @@ class GridStore:
                 f"grid {self.dataset_id}: append has different variables than the store: {missing}"
             )
         new = new.drop_vars([v for v in new.variables if time_dim not in new[v].dims])
-        plan = {str(d): current.chunksizes[d][0] for d in current.chunksizes}
-        new = _clean_for_zarr(new).chunk({d: plan.get(str(d), -1) for d in new.dims})
+        plan = {str(v): int(current[v].encoding["chunks"][0]) for v in [time_dim]}
+        zchunk = plan[time_dim]
+        # Dask chunks along time must line up with the Zarr chunks the append lands in:
+        # the first fills the stored partial chunk, the rest are whole chunks.
+        n = new.sizes[time_dim]
+        first = min(n, zchunk - current.sizes[time_dim] % zchunk)
+        steps = [first] + [zchunk] * ((n - first) // zchunk)
+        if sum(steps) < n:
+            steps.append(n - sum(steps))
+        space = {str(d): current.chunksizes[d][0] for d in current.chunksizes if d != time_dim}
+        new = _clean_for_zarr(new).chunk({time_dim: tuple(steps), **space})
         for name in new.variables:
             new[name].encoding.pop("_FillValue", None)
         session = self.repo().writable_session("main")
