@@ -288,12 +288,15 @@ def parse_ndbc_text(
         raise _fail(stream_id, url, raw_file, f"rows do not match the header: {exc}") from None
     if frame.empty:
         raise _fail(stream_id, url, raw_file, "the file has a header but no data rows")
-    if frame.iloc[:, -1].isna().any() and len(frame.columns) == len(header):
-        bad = int(np.flatnonzero(frame.iloc[:, -1].isna().to_numpy())[0])
-        if not frame.iloc[bad].isna().all() and frame.iloc[bad, 5:].isna().all():
-            raise _fail(
-                stream_id, url, raw_file, f"row {bad + skip + 1} is cut short (truncated file?)"
-            )
+    data_lines = [line for line in lines[skip:] if line.strip()]
+    if data_lines and len(data_lines[-1].split()) < len(header):
+        raise _fail(
+            stream_id,
+            url,
+            raw_file,
+            f"the last row has {len(data_lines[-1].split())} of {len(header)} fields "
+            "(truncated file?)",
+        )
     try:
         parts = {c: pd.to_numeric(frame[c], errors="raise").astype("int64") for c in TIME_COLUMNS}
     except (ValueError, TypeError) as exc:

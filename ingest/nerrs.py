@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from ingest.base import Parsed, RawResponse, Request, StationInfo, utc
+from ingest.base import Parsed, RawResponse, Request, StationInfo, text_of, utc
 from ingest.normalize import VariableMapping
 from ingest.textfile import TextSpec, parse_delimited
 from lake.errors import ConfigError, ParseError
@@ -102,7 +102,14 @@ class Nerrs:
                 source=stream.id, url=raw.url, file=raw_file, what=f"no station {code}"
             )
         offset = station.get("utc_offset")
-        columns = [v.source for v in stream.variables] or list(WATER_QUALITY)
+        header = {c.strip() for c in text_of(raw.body)[:4096].split("\n", 1)[0].split(",")}
+        # registry columns are required; otherwise whichever water-quality columns the
+        # export has (older stations have no ChlFluor)
+        columns = (
+            [v.source for v in stream.variables]
+            or [c for c in WATER_QUALITY if c in header]
+            or list(WATER_QUALITY)
+        )
         spec = TextSpec(
             variables={c: "" for c in columns},
             time_columns=("DateTimeStamp",),

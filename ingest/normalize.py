@@ -172,6 +172,9 @@ class VariableMapping:
     standard_name: str
     units: str | None = None  # None: take the unit the response itself states
     z: float | None = None
+    #: Listed in the registry: the column must be in the response, and a unit the response
+    #: states must agree with the registry's (a renamed column or a changed unit is a fault).
+    required: bool = False
 
 
 def mappings_for(
@@ -183,7 +186,10 @@ def mappings_for(
     """
     if not stream.variables:
         return dict(defaults)
-    return {v.source: VariableMapping(v.standard_name, v.units, v.z) for v in stream.variables}
+    return {
+        v.source: VariableMapping(v.standard_name, v.units, v.z, required=True)
+        for v in stream.variables
+    }
 
 
 def normalize(
@@ -202,6 +208,16 @@ def normalize(
     stream, the URL and the column when a unit is unknown or cannot be converted.
     """
     pieces: list[pa.Table] = []
+    present = set(pc.unique(rows.column("variable")).to_pylist())
+    absent = [name for name, m in mapping.items() if m.required and name not in present]
+    if absent and rows.num_rows:
+        raise ParseError(
+            source=stream.id,
+            url=url,
+            file=raw_file,
+            what=f"column {absent[0]!r} is not in the response (renamed?); it has "
+            f"{sorted(present)}",
+        )
     keep = pc.invert(pc.is_null(rows.column("value")))
     rows = rows.filter(keep)
     if rows.num_rows == 0:
@@ -214,6 +230,9 @@ def normalize(
         source_units = target.units or part.column("units")[0].as_py() or ""
         if target.standard_name in UNITLESS_SCALES:
             source_units = "1"
+        stated = part.column("units")[0].as_py() or ""
+        if target.required and target.units and stated and stated != target.units:
+            _check_stated_unit(stream, url, raw_file, name, stated, target.units)
         out_units = CANONICAL_UNITS.get(target.standard_name, canonical_unit_text(source_units))
         try:
             values = convert(
@@ -248,6 +267,27 @@ def normalize(
     return table.append_column("dataset_id", pa.array([stream.id] * n, pa.string())).append_column(
         "raw_id", pa.array([raw_id] * n, pa.string())
     )
+
+
+def _check_stated_unit(
+    stream: Stream, url: str, raw_file: str | None, column: str, stated: str, expected: str
+) -> None:
+    """ParseError if the response states a unit for a column that is unknown or differs
+    from the unit the registry says the source uses (values would be silently wrong)."""
+    try:
+        same = parse_unit(stated) == parse_unit(expected)
+    except ValueError as exc:
+        raise ParseError(
+            source=stream.id, url=url, file=raw_file, what=f"column {column}: {exc}"
+        ) from None
+    if not same:
+        raise ParseError(
+            source=stream.id,
+            url=url,
+            file=raw_file,
+            what=f"column {column}: the response says units {stated!r}, the registry says "
+            f"{expected!r}",
+        )
 
 
 def _surface_if_unknown(z: pa.Array | pa.ChunkedArray) -> pa.Array:
