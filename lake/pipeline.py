@@ -22,6 +22,16 @@ BEFORE_WRITE: list[Callable[[Storage, Stream, pa.Table], pa.Table]] = []
 AFTER_HARVEST: list[Callable[[Storage, Registry, list[HarvestRecord]], None]] = []
 
 
+def _rebuild_catalog(storage: Storage, registry: Registry, records: list[HarvestRecord]) -> None:
+    """Rebuild the STAC catalog and its search index (issue 7); stac/ imported only here."""
+    from stac.build import rebuild_after_harvest
+
+    rebuild_after_harvest(storage, registry, records)
+
+
+AFTER_HARVEST.append(_rebuild_catalog)
+
+
 def _register_qc() -> None:
     """QARTOD flags on every value before it is written (issue 5); absent qc/: no flags."""
     try:

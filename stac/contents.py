@@ -1,0 +1,210 @@
+"""What the lake holds, read once per catalog build: station extents through DuckDB and
+grid extents from the grid store (when the grid store is part of this build)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from lake.api import Lake
+from lake.storage import Storage
+from stac.describe import GridExtent, LakeContents, Parameter, StationExtent, provider_attributes
+
+log = logging.getLogger(__name__)
+
+_STATION_SQL = """
+WITH ext AS (
+    SELECT dataset_id, station_id, min(time) AS t0, max(time) AS t1, min(z) AS z0,
+           max(z) AS z1, count(*) AS n, avg(lon) AS lon, avg(lat) AS lat,
+           list(DISTINCT struct_pack(name := variable, unit := units)) AS params
+    FROM observations_all GROUP BY dataset_id, station_id
+)
+SELECT ext.*, s.name, s.lon AS s_lon, s.lat AS s_lat, s.wmo_id, s.platform, s.provider,
+       s.attributes
+FROM ext LEFT JOIN {stations} s USING (dataset_id, station_id)
+ORDER BY dataset_id, station_id
+"""
+
+
+def read_contents(storage: Storage) -> LakeContents:
+    """Station and grid extents of everything in the lake."""
+    contents = LakeContents()
+    lk = Lake(storage)
+    try:
+        con = lk.connection()
+        has_stations = bool(
+            con.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE view_name = 'stations'"
+            ).fetchone()[0]  # type: ignore[index]
+        )
+        stations = (
+            "stations"
+            if has_stations
+            else (
+                "(SELECT NULL::VARCHAR AS dataset_id, NULL::VARCHAR AS station_id, "
+                "NULL::VARCHAR AS name, NULL::DOUBLE AS lon, NULL::DOUBLE AS lat, "
+                "NULL::VARCHAR AS wmo_id, NULL::VARCHAR AS platform, NULL::VARCHAR AS provider, "
+                "NULL::VARCHAR AS attributes WHERE false)"
+            )
+        )
+        rows = lk.sql(_STATION_SQL.format(stations=stations)).to_pylist()
+    finally:
+        lk.close()
+    for r in rows:
+        lon = r["s_lon"] if r["s_lon"] is not None else r["lon"]
+        lat = r["s_lat"] if r["s_lat"] is not None else r["lat"]
+        if lon is None or lat is None:
+            log.warning(
+                "dataset=%s station=%s has no position; left out of the catalog",
+                r["dataset_id"],
+                r["station_id"],
+            )
+            continue
+        params = tuple(
+            sorted({Parameter(p["name"], p["unit"]) for p in r["params"]}, key=lambda p: p.name)
+        )
+        contents.stations.setdefault(r["dataset_id"], []).append(
+            StationExtent(
+                dataset_id=r["dataset_id"],
+                station_id=r["station_id"],
+                name=r["name"],
+                lon=float(lon),
+                lat=float(lat),
+                wmo_id=r["wmo_id"],
+                platform=r["platform"],
+                provider=r["provider"],
+                attributes=provider_attributes(r["attributes"]),
+                start=r["t0"],
+                end=r["t1"],
+                z_min=r["z0"],
+                z_max=r["z1"],
+                rows=int(r["n"]),
+                parameters=params,
+            )
+        )
+    for grid in _grids(storage):
+        contents.grids.setdefault(grid.dataset_id, []).append(grid)
+    return contents
+
+
+def _grids(storage: Storage) -> list[GridExtent]:
+    """Grid extents from `lake.grids.list_grids`, or none while that module is absent."""
+    try:
+        grids_module = importlib.import_module("lake.grids")
+    except ModuleNotFoundError:
+        return []
+    list_grids = getattr(grids_module, "list_grids", None)
+    if list_grids is None:
+        return []
+    out = []
+    for info in list_grids(storage):
+        try:
+            out.extend(_grid_extents(info))
+        except Exception as exc:  # one odd grid must not stop the catalog
+            log.warning(
+                "grid %s left out of the catalog: %s", getattr(info, "dataset_id", "?"), exc
+            )
+    return out
+
+
+def _grid_extents(info: Any) -> list[GridExtent]:
+    if info.bbox is None:
+        return []
+    bbox = [float(v) for v in info.bbox]
+    params = tuple(
+        sorted(
+            {Parameter(v.standard_name, v.units) for v in info.variables if v.standard_name},
+            key=lambda p: p.name,
+        )
+    )
+    start, end = info.time_start, info.time_end
+    dims: dict[str, dict[str, Any]] = {
+        "lon": {
+            "type": "spatial",
+            "axis": "x",
+            "extent": [bbox[0], bbox[2]],
+            "reference_system": 4326,
+        },
+        "lat": {
+            "type": "spatial",
+            "axis": "y",
+            "extent": [bbox[1], bbox[3]],
+            "reference_system": 4326,
+        },
+    }
+    if start is not None:
+        dims["time"] = {
+            "type": "temporal",
+            "extent": [_iso(start), _iso(end or start)],
+        }
+    for name, values in (info.extra_dims or {}).items():
+        if values:
+            dims[name] = {"type": "spatial", "axis": "z", "extent": [min(values), max(values)]}
+    variables = {
+        v.name: {
+            "type": "data",
+            "dimensions": list(v.dims) or list(dims),
+            "description": v.long_name or v.standard_name or v.name,
+            **({"unit": v.units} if v.units else {}),
+        }
+        for v in info.variables
+    }
+    attrs = {k: _plain(v) for k, v in (info.attrs or {}).items()}
+    base = GridExtent(
+        dataset_id=info.dataset_id,
+        item_id=info.dataset_id,
+        url=info.url,
+        bbox=bbox,
+        start=start,
+        end=end,
+        parameters=params,
+        dims=dims,
+        variables=variables,
+        attributes=attrs,
+        title=str(attrs.get("title", "")),
+    )
+    runs = list(info.runs or [])
+    if not runs:
+        return [base]
+    # A forecast dataset: the best estimate plus one item per model run kept.
+    return [base] + [
+        GridExtent(
+            **{
+                **base.__dict__,
+                "item_id": f"{info.dataset_id}-run-{_safe(run)}",
+                "title": f"{base.title or info.dataset_id}: run {run}",
+                "start": _parse(run) or start,
+            }
+        )
+        for run in runs
+    ]
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in str(text))
+
+
+def _parse(text: str) -> Any:
+    from stac.describe import _when
+
+    try:
+        return _when(text)
+    except ValueError:
+        return None
+
+
+def _iso(value: Any) -> str | None:
+    from stac.describe import _iso as iso
+
+    return iso(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
