@@ -34,6 +34,7 @@ STATION_FORMATS = {
     "parquet": "application/vnd.apache.parquet",
 }
 MAX_DOWNLOAD_ROWS = 5_000_000
+MAX_GRID_BYTES = 500_000_000
 
 
 def _window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
@@ -175,30 +176,105 @@ def router(ctx: ServerContext) -> APIRouter:
         return Response(body, media_type=media, headers={"X-Source-URL": str(info.get("url", ""))})
 
     @api.get("/grids/{dataset_id}.nc")
-    def grid_subset(dataset_id: str) -> Response:
-        """A grid subset as NetCDF, when the grid store (lake.grids) is part of this build."""
+    def grid_subset(
+        dataset_id: str,
+        variables: str | None = None,
+        bbox: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Response:
+        """A grid subset (variables, lon/lat box `minlon,minlat,maxlon,maxlat`, time) as NetCDF."""
         check_dataset_id(dataset_id)
         grids = _optional("lake.grids")
-        if grids is None or not hasattr(grids, "subset_netcdf"):
+        if grids is None:
             raise RequestError("grid downloads are not available in this build", status=501)
+        ds = grids.open_grid(ctx.storage, dataset_id)
+        body = grid_netcdf(ds, _variables(variables), _bbox(bbox), *_window(start, end))
+        headers = {"Content-Disposition": f'attachment; filename="{dataset_id}_subset.nc"'}
+        return Response(body, media_type="application/x-netcdf", headers=headers)
+
+    @api.get("/layers/{name}")
+    def layer_download(name: str, bbox: str | None = None) -> Response:
+        """A vector layer as GeoJSON (`<id>.geojson`) or a zipped Shapefile (`<id>.shp.zip`)."""
+        for fmt in ("geojson", "shp.zip"):
+            if name.endswith(f".{fmt}"):
+                layer_id = check_dataset_id(name[: -len(fmt) - 1])
+                break
+        else:
+            raise RequestError("vector layers come as <layer>.geojson or <layer>.shp.zip")
+        layers = _optional("lake.layers")
+        if layers is None:
+            raise RequestError("vector layer downloads are not available in this build", 501)
+        gdf = layers.read_layer(ctx.storage, layer_id, bbox=_bbox(bbox))
+        if fmt == "geojson":
+            body = json.dumps(layers.to_geojson(gdf)).encode()
+            return Response(body, media_type="application/geo+json")
+        headers = {"Content-Disposition": f'attachment; filename="{layer_id}.shp.zip"'}
         return Response(
-            grids.subset_netcdf(ctx.storage, dataset_id), media_type="application/x-netcdf"
+            layers.to_shapefile_zip(gdf, layer_id), media_type="application/zip", headers=headers
         )
 
-    @api.get("/layers/{layer_id}.{fmt}")
-    def layer_download(layer_id: str, fmt: str) -> Response:
-        """A vector layer as GeoJSON or zipped Shapefile, when lake.layers is in this build."""
-        check_dataset_id(layer_id)
-        if fmt not in ("geojson", "shp.zip", "zip"):
-            raise RequestError("vector layers come as .geojson or .shp.zip")
-        layers = _optional("lake.layers")
-        if layers is None or not hasattr(layers, "export"):
-            raise RequestError("vector layer downloads are not available in this build", status=501)
-        body = layers.export(ctx.storage, layer_id, "geojson" if fmt == "geojson" else "shapefile")
-        media = "application/geo+json" if fmt == "geojson" else "application/zip"
-        return Response(body, media_type=media)
-
     return api
+
+
+def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
+    if not raw:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise RequestError(f"bbox {raw[:60]!r} must be minlon,minlat,maxlon,maxlat") from None
+    if south > north or not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise RequestError(f"bbox {raw[:60]!r}: latitudes must be -90..90, south first")
+    return west, south, east, north
+
+
+def _coord_name(ds: Any, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in ds.coords), None)
+
+
+def grid_netcdf(
+    ds: Any,
+    variables: list[str] | None,
+    bbox: tuple[float, float, float, float] | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> bytes:
+    """Subset a grid (xarray Dataset) and write it as NetCDF-4; 413 if the subset is huge."""
+    if variables:
+        missing = [v for v in variables if v not in ds.data_vars]
+        if missing:
+            raise RequestError(
+                f"grid has no variable {missing[0]!r}; it has: {', '.join(map(str, ds.data_vars))}"
+            )
+        ds = ds[variables]
+    if bbox is not None:
+        lon = _coord_name(ds, ("lon", "longitude", "x"))
+        lat = _coord_name(ds, ("lat", "latitude", "y"))
+        if lon is None or lat is None or ds[lon].ndim != 1 or ds[lat].ndim != 1:
+            raise RequestError("this grid has no 1-D lon/lat axes to cut a bbox from")
+        west, south, east, north = bbox
+        if float(ds[lon].max()) > 180 and west < 0:
+            west, east = west % 360, east % 360
+        lats = ds[lat].values
+        lat_slice = slice(south, north) if lats[0] <= lats[-1] else slice(north, south)
+        ds = ds.sel({lon: slice(west, east), lat: lat_slice})
+    if (start or end) and "time" in ds.coords:
+        ds = ds.sel(time=slice(start, end))
+    if ds.nbytes > MAX_GRID_BYTES:
+        raise RequestError(
+            f"the subset holds {ds.nbytes / 1e6:,.0f} MB, over the limit of "
+            f"{MAX_GRID_BYTES / 1e6:,.0f} MB (narrow the box, the time window or the variables)",
+            status=413,
+        )
+    fd, path = tempfile.mkstemp(suffix=".nc")
+    os.close(fd)
+    try:
+        ds.load().to_netcdf(path, engine="netcdf4")
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(path)
 
 
 def _raw_meta(zone: Any, dataset_id: str, raw_id: str) -> dict[str, Any]:

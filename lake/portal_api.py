@@ -255,18 +255,55 @@ def router(ctx: ServerContext) -> APIRouter:
 
     @api.get("/grids")
     def grids() -> list[dict[str, Any]]:
-        """Grid layers the tiles service offers (empty until lake.grids / tiles land)."""
-        try:
-            tiles = importlib.import_module("tiles")
-            fn = getattr(tiles, "portal_layers", None)
-        except ModuleNotFoundError:
+        """Grid layers for the map: tile URL template (with {time}) and the times to slide over."""
+        if not ctx_has_tiles(ctx):
             return []
-        if fn is None:
-            return []
-        try:
-            return list(fn(ctx.storage))
-        except Exception:
-            log.exception("grid layers could not be listed")
-            return []
+        return grid_layers(ctx)
 
     return api
+
+
+def ctx_has_tiles(ctx: ServerContext) -> bool:
+    """Whether the tiles package is part of this build (it serves the grid tiles)."""
+    try:
+        importlib.import_module("tiles")
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def grid_layers(ctx: ServerContext, max_times: int = 500) -> list[dict[str, Any]]:
+    """One entry per (grid, 2-D variable): id, title, units, tiles URL template, times."""
+    try:
+        grids = importlib.import_module("lake.grids")
+    except ModuleNotFoundError:
+        return []
+    out: list[dict[str, Any]] = []
+    for info in grids.list_grids(ctx.storage):
+        try:
+            ds = grids.open_grid(ctx.storage, info.dataset_id)
+        except Exception:
+            log.exception("grid %s could not be opened for the portal", info.dataset_id)
+            continue
+        times: list[str] = []
+        if "time" in ds.coords:
+            stamps = ds["time"].values[-max_times:]
+            times = [str(t)[:19] for t in stamps]
+        for var in info.variables:
+            extra = dict(info.extra_dims or {})
+            spatial = [d for d in var.dims if d != "time" and d not in extra]
+            if len(spatial) != 2:
+                continue
+            sel = "".join(f"&sel={d}={v[0]:g}" for d, v in extra.items() if d in var.dims and v)
+            sel += "&sel=time={time}" if times else ""
+            out.append(
+                {
+                    "id": f"{info.dataset_id}/{var.name}",
+                    "title": f"{info.dataset_id}: {var.long_name or var.standard_name or var.name}",
+                    "units": var.units,
+                    "tiles": f"/tiles/{info.dataset_id}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
+                    f"?variable={var.name}{sel}",
+                    "times": times,
+                }
+            )
+    return out

@@ -170,7 +170,7 @@ async function loadGrids() {
     slider.max = String(Math.max(0, times.length - 1));
     const t = times[Number(slider.value)] ?? "";
     document.getElementById("grid-time-label").textContent = t;
-    map.addSource("grid", { type: "raster", tiles: [g.tiles.replace("{time}", encodeURIComponent(t))], tileSize: 256 });
+    map.addSource("grid", { type: "raster", tiles: [location.origin + g.tiles.replace("{time}", encodeURIComponent(t))], tileSize: 256 });
     map.addLayer({ id: "grid", type: "raster", source: "grid", paint: { "raster-opacity": 0.8 } }, "stations");
   };
   select.addEventListener("change", () => { slider.value = "0"; show(); });

@@ -132,7 +132,23 @@ def lake_fixture(tmp_path_factory: pytest.TempPathFactory) -> LakeFixture:
             for key, (sid, lon, lat, _age) in RT_STATIONS.items()
         ],
     )
+    add_grid_and_layer(storage)
     return LakeFixture(settings, storage, base, now)
+
+
+GRID_DATA = Path(__file__).resolve().parent.parent / "data" / "grids"
+
+
+def add_grid_and_layer(storage: Storage) -> None:
+    """A real grid (NOAA ERSST v4, June 2016) and a real vector layer (California, TIGER 2016)."""
+    import xarray as xr
+
+    from lake.grids import GridStore
+    from lake.layers import ingest_layer
+
+    with xr.open_dataset(GRID_DATA / "ersst.v4.201606.nc") as ds:
+        GridStore(storage, "ersst").write(ds.load(), "test grid for the server")
+    ingest_layer(storage, "ca-state", GRID_DATA / "gis" / "CA_State_TIGER2016.shp", title="CA")
 
 
 def free_port() -> int:
