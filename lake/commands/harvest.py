@@ -8,7 +8,39 @@ from typing import Annotated
 import typer
 
 
+def schedule_section(lk: object, registry: object) -> None:
+    """`lake status` section: each stream's source kind, cadence, last attempt, next due."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from ingest.schedule import last_attempts, next_due
+    from lake.cli import out
+
+    last = last_attempts(lk.storage)  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    table = Table(
+        "stream", "source", "cadence", "last attempt (UTC)", "next due", title="harvest schedule"
+    )
+    for stream in registry.streams:  # type: ignore[attr-defined]
+        tried = last.get(stream.id)
+        due = next_due(stream, tried)
+        table.add_row(
+            stream.id,
+            stream.source.kind,
+            str(stream.cadence),
+            f"{tried:%Y-%m-%d %H:%M:%S}" if tried else "never",
+            "now" if due <= now else f"{due:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
+    from lake.cli import STATUS_SECTIONS
+
+    if schedule_section not in STATUS_SECTIONS:
+        STATUS_SECTIONS.append(schedule_section)
+
     @app.command()
     def harvest(
         stream: Annotated[
