@@ -61,7 +61,21 @@ def render_map(storage: Storage, req: MapRequest) -> bytes:
     crs = CRS.from_user_input(req.crs)
     with reader_cls(req.dataset_id, variable=req.variable, sel=_selectors(storage, req)) as r:
         if req.bbox is None:
-            img = r.preview(max_size=max(req.width, req.height))
+            # The whole grid, longest side at the requested size (coarse grids are scaled
+            # up, so a 2° global field still makes a readable picture).
+            w, s, e, n = r.bounds
+            longest = max(req.width, req.height)
+            ratio = (e - w) / max(n - s, 1e-9)
+            width = longest if ratio >= 1 else max(1, round(longest * ratio))
+            height = longest if ratio < 1 else max(1, round(longest / ratio))
+            img = r.part(
+                (w, s, e, n),
+                dst_crs=r.crs,
+                bounds_crs=r.crs,
+                width=width,
+                height=height,
+                max_size=None,
+            )
         else:
             try:
                 img = r.part(

@@ -166,6 +166,11 @@ def parse_getmap(params: dict[str, str]) -> MapRequest:
         raise WmsError("BBOX needs 4 numbers; WIDTH and HEIGHT 1..4096")
     if crs == "EPSG:4326" and version.startswith("1.3"):
         bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]  # lat/lon axis order of 1.3.0
+    if crs in ("EPSG:4326", "CRS:84") and not (-90 <= bbox[1] <= bbox[3] <= 90):
+        raise WmsError(
+            f"BBOX latitudes {bbox[1]:g}..{bbox[3]:g} outside −90..90 "
+            "(WMS 1.3.0 EPSG:4326 is minlat,minlon,maxlat,maxlon)"
+        )
     fmt = params.get("format", "image/png").lower()
     if fmt not in ("image/png", "png"):
         raise WmsError(f"FORMAT {fmt!r} not offered; use image/png", "InvalidFormat")
