@@ -35,7 +35,7 @@ from ingest.base import (
     utc,
 )
 from ingest.normalize import VariableMapping
-from lake.errors import ConfigError, ParseError
+from lake.errors import ConfigError, FetchError, ParseError
 from lake.registry import Stream
 
 #: Variables that locate or identify rows rather than measure something.
@@ -231,6 +231,11 @@ class Erddap:
             parts.append(f"{quote(name)}%3C={_number(value)}")
         url = f"{base}/tabledap/{dataset}.csvp?" + "&".join(parts)
         return [Request(url=url, label=str(station["id"]))]
+
+    def no_data(self, error: FetchError) -> bool:
+        """ERDDAP answers a window with no rows with HTTP 404 and 'Your query produced no
+        matching results': for a real-time poll that is 'nothing new', not a failure."""
+        return "HTTP 404" in error.what and "no matching results" in error.what
 
     def column_mapping(self, stream: Stream) -> dict[str, VariableMapping]:
         """Variables with a CF standard name in the info page, in the units it gives."""

@@ -4,6 +4,7 @@ backoff, and conditional requests so an unchanged source costs nothing."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,16 @@ def _fetch_file(stream_id: str, request: Request) -> RawResponse:
         last_modified=modified.strftime("%a, %d %b %Y %H:%M:%S GMT"),
         label=request.label,
     )
+
+
+def _said(reply: httpx.Response, limit: int = 160) -> str:
+    """The start of an error body as one line of text (tags dropped), for the message."""
+    try:
+        text = reply.text
+    except (UnicodeDecodeError, LookupError):
+        return ""
+    text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 def fetch(
@@ -106,6 +117,9 @@ def fetch(
                         label=request.label,
                     )
                 last_problem = f"HTTP {reply.status_code} {reply.reason_phrase}"
+                said = _said(reply)
+                if said:
+                    last_problem += f" (the server said: {said})"
                 if reply.status_code < 500 and reply.status_code != 429:
                     break
             if attempt <= policy.retries:

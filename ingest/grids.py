@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -31,15 +31,16 @@ import xarray as xr
 
 from ingest.base import Request
 from ingest.fetch import fetch
+from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
 from ingest.raw import RawZone
-from lake.errors import ConfigError, ParseError
+from lake.errors import LakeError, ParseError
 from lake.grids import GridStore
+from lake.records import HarvestLog, HarvestRecord
 from lake.registry import Category, Stream
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
 
-GRID_KINDS = ("netcdf", "opendap", "griddap")
 LAT_NAMES = ("lat", "latitude")
 LON_NAMES = ("lon", "longitude")
 EASTWARD = ("surface_eastward_sea_water_velocity", "eastward_sea_water_velocity")
@@ -71,49 +72,6 @@ def _open_bytes(stream_id: str, url: str, body: bytes) -> xr.Dataset:
         raise ParseError(
             source=stream_id, url=url, what=f"not a readable NetCDF file: {exc}"
         ) from exc
-
-
-def griddap_url(stream: Stream) -> str:
-    """The ERDDAP griddap `.nc` request for a stream's dataset, variables, time and bbox."""
-    p = stream.source.params
-    base = (stream.source.url or "").rstrip("/")
-    dataset = p.get("dataset")
-    if not dataset:
-        raise ConfigError("griddap source needs 'dataset'", stream=stream.id, field="source")
-    if base.startswith("file://"):
-        return f"{base}/{p.get('file') or f'griddap/{dataset}.nc'}"
-    variables = p.get("variables") or [v.source for v in stream.variables]
-    if not variables:
-        raise ConfigError("griddap source needs 'variables'", stream=stream.id, field="source")
-    t0, t1 = (p.get("time") or ["last", "last"])[:2]
-    w, s, e, n = p.get("bbox") or [None, None, None, None]
-    dims = [f"[({t0}):1:({t1})]"]
-    if "altitude" in p:
-        dims.append(f"[({p['altitude']}):1:({p['altitude']})]")
-    if s is not None:
-        dims += [f"[({s}):1:({n})]", f"[({w}):1:({e})]"]
-    query = ",".join(v + "".join(dims) for v in variables)
-    return f"{base}/griddap/{dataset}.nc?{query}"
-
-
-def source_urls(stream: Stream) -> list[str]:
-    """The URLs a grid stream reads, in time order."""
-    kind = stream.source.kind
-    if kind not in GRID_KINDS:
-        raise ConfigError(
-            f"not a grid source kind {kind!r}; grid kinds: {list(GRID_KINDS)}",
-            stream=stream.id,
-            field="source.kind",
-        )
-    if not stream.source.url:
-        raise ConfigError("grid source needs a url", stream=stream.id, field="source.url")
-    if kind == "griddap":
-        return [griddap_url(stream)]
-    files = stream.source.params.get("files")
-    if files:
-        base = stream.source.url.rstrip("/")
-        return [f"{base}/{f}" for f in files]
-    return [stream.source.url]
 
 
 def open_source(
@@ -339,11 +297,45 @@ def open_local(path: str | Path) -> xr.Dataset:
 __all__ = [
     "GRID_KINDS",
     "GridIngestResult",
+    "GridSource",
     "add_speed_direction",
     "check_servable",
+    "grid_source_kinds",
     "griddap_url",
+    "harvest_grid_stream",
     "ingest_grid",
     "normalize",
     "open_source",
     "source_urls",
 ]
+
+
+def harvest_grid_stream(storage: Storage, stream: Stream) -> list[HarvestRecord]:
+    """Ingest one grid stream and record the attempt in the harvest log, as harvests do."""
+    started = datetime.now(UTC)
+    url = stream.source.url or ""
+    try:
+        result = ingest_grid(storage, stream)
+        record = HarvestRecord(
+            stream_id=stream.id,
+            label="grid",
+            url=", ".join(result.sources),
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status="ok" if result.times_added else "unchanged",
+            rows_in=result.times_added,
+            rows_added=result.times_added,
+        )
+    except LakeError as exc:
+        log.error("stream=%s grid ingest failed: %s", stream.id, exc)
+        record = HarvestRecord(
+            stream_id=stream.id,
+            label="grid",
+            url=url,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status="failed",
+            error=str(exc),
+        )
+    HarvestLog(storage).add([record])
+    return [record]

@@ -223,6 +223,11 @@ def harvest_stream(
                 )
             )
         except FetchError as exc:
+            no_data = getattr(harvester, "no_data", None)
+            if no_data is not None and no_data(exc):
+                log.info("stream=%s %s: no new data (%s)", stream.id, request.url, exc.what)
+                records.append(HarvestRecord(**record, finished_at=datetime.now(UTC), status="ok"))
+                continue
             log.warning("fetch failed: %s", exc)
             records.append(
                 HarvestRecord(

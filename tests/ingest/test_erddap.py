@@ -100,3 +100,22 @@ def test_info_page_discovers_variables_units_and_missing_values() -> None:
         0
     ].url
     assert set(unquote(url.split("?")[1].split("&")[0]).split(",")) >= set(mapping)
+
+
+def test_empty_window_is_no_new_data_not_a_failure(http_server, local_settings) -> None:
+    """ERDDAP answers a window without rows with 404 and this error body."""
+    from tests.support.http import Reply
+
+    storage = Storage.from_settings(local_settings)
+    http_server.routes["/erddap/info/pmelTao5dayIso/index.csv"] = (
+        ERDDAP / "info/pmelTao5dayIso/index.csv"
+    )
+    http_server.routes["/erddap/tabledap/pmelTao5dayIso.csvp"] = Reply(
+        b'Error {\n    code=404;\n    message="Not Found: Your query produced no matching '
+        b'results. (nRows = 0)";\n}\n',
+        404,
+        "text/plain; charset=UTF-8",
+    )
+    records = harvest(storage, tao(f"{http_server.url}/erddap"))
+    assert [r.status for r in records] == ["ok", "ok"], records
+    assert records[1].rows_added == 0 and not rows(storage)

@@ -189,6 +189,7 @@ def faults(case: Case) -> list[tuple[str, Callable[[bytes], Reply], str, str]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
 def test_every_fault_is_named_and_harmless(case: Case, http_server, local_settings) -> None:
     storage = Storage.from_settings(local_settings)

@@ -39,10 +39,8 @@ def test_spectral_summary_values_and_compass_directions(http_server, local_setti
     assert not rows(storage, "variable ilike '%steep%'")
 
 
-def test_continuous_winds_with_missing_gusts(http_server, local_settings) -> None:
-    from lake.storage import Storage
-
-    storage = Storage.from_settings(local_settings)
+def test_continuous_winds_with_missing_gusts(http_server, storage) -> None:
+    """On a local folder and on S3 (moto): raw zone, table and harvest log alike."""
     http_server.routes["/data/realtime2/TPLM2.cwind"] = NDBC / "data/realtime2/TPLM2.cwind"
     stream = make_stream(
         "cwind-tplm2",
@@ -59,8 +57,26 @@ def test_continuous_winds_with_missing_gusts(http_server, local_settings) -> Non
     # "2022 06 05 12 50 031  8.2 999 99.0 9999": the gust is missing, the wind is not
     at2 = "station_id = 'urn:ioos:station:wmo:tplm2' and time = timestamp '2022-06-05 12:50:00'"
     assert [r["variable"] for r in rows(storage, at2)] == ["wind_from_direction", "wind_speed"]
+    from ingest.raw import RawZone
+
+    assert RawZone(storage).get("cwind-tplm2", record.raw_id)[:5] == b"#YY  "
 
 
+def test_missing_station_file_names_the_404(http_server, local_settings) -> None:
+    from lake.storage import Storage
+
+    storage = Storage.from_settings(local_settings)
+    stream = make_stream(
+        "cwind-gone",
+        {"kind": "ndbc", "url": http_server.url, "file": "cwind", "stations": ["XXXX1"]},
+    )
+    [record] = harvest(storage, stream)
+    assert record.status == "fetch_failed"
+    assert "cwind-gone" in record.error and "/data/realtime2/XXXX1.cwind" in record.error
+    assert "HTTP 404" in record.error and "the server said: 404 Not Found" in record.error
+
+
+@pytest.mark.slow
 def test_backfill_reads_yearly_history_and_realtime_together(http_server, local_settings) -> None:
     """Backfill before the real-time file's 45 days: one history file per year, fetched at
     NDBC's real view_text_file.php URL, plus the real-time file; one dataset, one query."""
