@@ -61,11 +61,11 @@ def build_climatology(storage: Storage, dataset_ids: list[str] | None = None) ->
     """
     dataset = ObservationTable(storage).dataset()
     flt = pc.field("qc_agg").is_null() | (pc.field("qc_agg") != 4)
-    if dataset_ids:
-        flt = flt & pc.field("dataset_id").isin(dataset_ids)
     rows = dataset.to_table(
         columns=["dataset_id", "station_id", "variable", "z", "time", "value"], filter=flt
     )
+    if dataset_ids:  # matched after the scan: see qc.context.series_filter
+        rows = rows.filter(pc.is_in(rows.column("dataset_id"), pa.array(dataset_ids)))
     rows = rows.filter(pc.invert(pc.is_null(rows.column("value"))))
     keys = ["dataset_id", "station_id", "variable", "z"]
     span = rows.group_by(keys).aggregate([("time", "min"), ("time", "max")])

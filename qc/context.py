@@ -38,12 +38,24 @@ def _ts(value: np.datetime64) -> pa.Scalar:
 
 
 def series_filter(key: SeriesKey) -> pc.Expression:
-    dataset_id, station_id, variable, z = key
-    return (
-        (pc.field("variable") == variable)
-        & (pc.field("dataset_id") == dataset_id)
-        & (pc.field("station_id") == station_id)
-        & (pc.field("z") == z)
+    """The scan filter of one series: partition (variable) and numbers only.
+
+    Station and dataset ids are matched after the scan (`only_series`): delta-rs writes
+    strings as string_view in some files, and pyarrow 26 cannot push a string comparison
+    down to those ("no kernel matching (string, string_view)").
+    """
+    _, _, variable, z = key
+    return (pc.field("variable") == variable) & (pc.field("z") == z)
+
+
+def only_series(rows: pa.Table, key: SeriesKey) -> pa.Table:
+    """Rows of `rows` that belong to the series `key`."""
+    dataset_id, station_id, _, _ = key
+    return rows.filter(
+        pc.and_(
+            pc.equal(rows.column("dataset_id"), dataset_id),
+            pc.equal(rows.column("station_id"), station_id),
+        )
     )
 
 
@@ -66,7 +78,7 @@ def read_window(
     cols = columns or [f.name for f in OBSERVATION_SCHEMA]
 
     def scan(flt: pc.Expression) -> pa.Table:
-        return dataset.to_table(columns=cols, filter=base & flt)
+        return only_series(dataset.to_table(columns=cols, filter=base & flt), key)
 
     between = scan((pc.field("time") >= _ts(start)) & (pc.field("time") <= _ts(end)))
     before = scan((pc.field("time") < _ts(start)) & (pc.field("time") >= _ts(start - reach)))

@@ -77,8 +77,8 @@ def flag_batch(
 ) -> pa.Table:
     """Flag `batch` (conformed rows of one stream) with its stored context.
 
-    Returns the batch rows (all of them, or with `only_changed` only those whose flags
-    differ from what they carry) and the stored neighbours whose flags changed.
+    Returns the batch rows and the stored neighbours whose flags changed; with
+    `only_changed` (reprocessing stored rows) only the batch rows whose flags differ.
     """
     planner = Planner(stream)
     batch = sort_series(batch)
@@ -183,5 +183,7 @@ def _keep_mask(flagged: pa.Table, only_changed: bool) -> pa.Array:
     new = pc.equal(role, NEW)
     context = pc.and_(pc.equal(role, CONTEXT), changed)
     if only_changed:
-        new = pc.and_(new, changed)
+        # Reprocessing: values are as stored, so a neighbour outside the window has no
+        # reason to change; re-flagging it with new thresholds would leak past the window.
+        return pc.fill_null(pc.and_(new, changed), False)
     return pc.fill_null(pc.or_(new, context), False)

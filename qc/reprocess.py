@@ -22,7 +22,7 @@ from lake.registry import Stream
 from lake.storage import Storage
 from lake.tables import ObservationTable
 from qc.climatology import load_climatology
-from qc.context import series_filter
+from qc.context import only_series, series_filter
 from qc.live import flag_batch
 from qc.runner import SeriesKey
 
@@ -57,15 +57,14 @@ def list_series(
     storage: Storage, stream: Stream, since: datetime | None, until: datetime | None
 ) -> list[SeriesKey]:
     """The station-variable series of a stream with values in the window."""
-    flt = pc.field("dataset_id") == stream.id
     window = _time_filter(since, until)
-    if window is not None:
-        flt = flt & window
     rows = (
         ObservationTable(storage)
         .dataset()
-        .to_table(columns=["dataset_id", "station_id", "variable", "z"], filter=flt)
+        .to_table(columns=["dataset_id", "station_id", "variable", "z"], filter=window)
     )
+    # Ids are matched after the scan: see qc.context.series_filter.
+    rows = rows.filter(pc.equal(rows.column("dataset_id"), stream.id))
     keys = rows.group_by(["dataset_id", "station_id", "variable", "z"]).aggregate([])
     return sorted(
         (r["dataset_id"], r["station_id"], r["variable"], float(r["z"])) for r in keys.to_pylist()
@@ -85,7 +84,7 @@ def reprocess_series(
     window = _time_filter(since, until)
     if window is not None:
         flt = flt & window
-    batch = dataset.to_table(filter=flt)
+    batch = only_series(dataset.to_table(filter=flt), key)
     if batch.num_rows == 0:
         return batch
     return flag_batch(

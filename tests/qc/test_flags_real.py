@@ -20,11 +20,8 @@ FLAGS = ("qc_agg", *QC_COLUMNS)
 
 
 def read_series(storage: Storage, dataset_id: str) -> dict[tuple[str, str], pa.Table]:
-    rows = (
-        ObservationTable(storage)
-        .dataset()
-        .to_table(filter=pa.compute.field("dataset_id") == dataset_id)
-    )
+    rows = ObservationTable(storage).dataset().to_table()
+    rows = rows.filter(pa.compute.equal(rows["dataset_id"], dataset_id))
     out = {}
     pairs = zip(rows["station_id"].to_pylist(), rows["variable"].to_pylist(), strict=True)
     for station, variable in set(pairs):
