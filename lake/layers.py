@@ -80,7 +80,8 @@ def read_source(
                 what="no coordinate reference system (.prj missing); pass the CRS explicitly",
             )
         gdf = gdf.set_crs(assume_crs)
-    source_crs = gdf.crs.to_string()
+    epsg = gdf.crs.to_epsg()
+    source_crs = f"EPSG:{epsg}" if epsg else str(gdf.crs.name)
     gdf = gdf.to_crs(WGS84)
     invalid = ~gdf.geometry.is_valid
     if invalid.any():

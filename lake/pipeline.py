@@ -45,6 +45,21 @@ def _register_qc() -> None:
 
 _register_qc()
 
+#: Streams that are not rows go to their own ingest, by `kind` (grids, GIS layers: issue 6).
+KIND_HARVESTS: dict[str, Callable[[Storage, Stream], list[HarvestRecord]]] = {}
+
+
+def _register_grids() -> None:
+    """`kind: grid` into Icechunk, `kind: vector` into GeoParquet (issue 6)."""
+    from ingest.grid_layers import harvest_layer_stream
+    from ingest.grids import harvest_grid_stream
+
+    KIND_HARVESTS["grid"] = harvest_grid_stream
+    KIND_HARVESTS["vector"] = harvest_layer_stream
+
+
+_register_grids()
+
 
 def run_harvest(
     storage: Storage,
@@ -56,6 +71,8 @@ def run_harvest(
 ) -> list[HarvestRecord]:
     """Harvest `streams` with QC and post-harvest steps; shows a progress bar."""
     streams = list(streams)
+    others = [s for s in streams if s.kind.value in KIND_HARVESTS]
+    streams = [s for s in streams if s.kind.value not in KIND_HARVESTS]
 
     def before_write(stream: Stream, rows: pa.Table) -> pa.Table:
         for step in BEFORE_WRITE:
@@ -78,6 +95,8 @@ def run_harvest(
         records = harvest_streams(
             storage, streams, options, before_write=before_write, on_done=done
         )
+    for other in others:
+        records = [*records, *KIND_HARVESTS[other.kind.value](storage, other)]
     for step in AFTER_HARVEST:
         step(storage, registry, records)
     return records

@@ -230,7 +230,13 @@ def status_section(lk: Any, registry: Any) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from ingest.grid_sources import GisSource, grid_source_kinds
+    from ingest.kinds import HARVESTERS
     from lake.cli import STATUS_SECTIONS
+
+    # `lake check` validates grid and GIS sources through the harvester registry.
+    for kind, cls in {**grid_source_kinds(), GisSource.kind: GisSource}.items():
+        HARVESTERS.setdefault(kind, cls)
 
     app.add_typer(grid_app, name="grid")
     app.add_typer(layer_app, name="layer")

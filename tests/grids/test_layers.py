@@ -28,7 +28,7 @@ def test_projected_shapefile_reprojected_to_wgs84(storage: Storage) -> None:
     info = ingest_layer(storage, "ca-mpas", MPA_SHP, title="California MPAs")
     src = gpd.read_file(MPA_SHP)
     assert info.features == len(src) == 155
-    assert "Albers" in (info.source_crs or "") or "3310" in (info.source_crs or "")
+    assert info.source_crs == "NAD83 / California Albers"
     w, s, e, n = info.bbox
     assert -125 < w < e < -117 and 32 < s < n < 42.1
     lake = read_layer(storage, "ca-mpas")
