@@ -22,7 +22,7 @@ from lake.tables import QC_COLUMNS, ObservationTable, conform, dedupe
 from qc.climatology import load_climatology
 from qc.config import WINDOWED_TESTS, SeriesPlan, plan_for, threshold_table
 from qc.context import neighbor_values, read_window
-from qc.runner import MonthRange, SeriesKey, flag_table, series_bounds, sort_series
+from qc.runner import MonthRange, SeriesKey, flag_table, ordered_series
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,7 @@ def flag_batch(
     `only_changed` (reprocessing stored rows) only the batch rows whose flags differ.
     """
     planner = Planner(stream)
-    batch = sort_series(batch)
-    bounds = series_bounds(batch)
+    batch, bounds = ordered_series(batch)
     needs_context = any(
         any(t in WINDOWED_TESTS for t in planner(key).tests) for key, _, _ in bounds
     )

@@ -157,7 +157,59 @@ NeighborLookup = Callable[[SeriesKey, np.ndarray], np.ndarray | None]
 
 def sort_series(rows: pa.Table) -> pa.Table:
     """Rows sorted by series key and time, so every series is one contiguous run."""
-    return rows.sort_by([(c, "ascending") for c in (*KEY_COLUMNS[:4], "time")])
+    return ordered_series(rows)[0]
+
+
+def ordered_series(rows: pa.Table) -> tuple[pa.Table, list[tuple[SeriesKey, int, int]]]:
+    """Rows sorted by series key and time, and (key, start, stop) of each series.
+
+    A full multi-key sort of millions of rows costs seconds (string keys), so it is done
+    only when needed: rows grouped by series already (a reprocessing task, a harvest of one
+    station, the benchmark) stay in place, and a series out of time order is sorted on its
+    own with numpy.
+    """
+    n = rows.num_rows
+    if n == 0:
+        return rows, []
+    keys = list(KEY_COLUMNS[:4])
+    indexed = rows.select(keys).append_column("__i", pa.array(np.arange(n)))
+    groups = indexed.group_by(keys, use_threads=False).aggregate(
+        [("__i", "min"), ("__i", "max"), ("__i", "count")]
+    )
+    starts = groups.column("__i_min").to_numpy()
+    stops = groups.column("__i_max").to_numpy() + 1
+    if not np.array_equal(stops - starts, groups.column("__i_count").to_numpy()):
+        rows = rows.sort_by([(c, "ascending") for c in (*keys, "time")])
+        return rows, series_bounds(rows)
+    groups = groups.sort_by([(k, "ascending") for k in keys])
+    starts = groups.column("__i_min").to_numpy()
+    stops = groups.column("__i_max").to_numpy() + 1
+    time = rows.column("time").cast(pa.int64()).to_numpy()
+    order = np.empty(n, dtype=np.int64)
+    at = 0
+    for start, stop in zip(starts, stops, strict=True):
+        part = time[start:stop]
+        size = stop - start
+        if size > 1 and np.any(part[1:] < part[:-1]):
+            order[at : at + size] = start + np.argsort(part, kind="stable")
+        else:
+            order[at : at + size] = np.arange(start, stop)
+        at += size
+    sizes = stops - starts
+    new_stops = np.cumsum(sizes)
+    new_starts = new_stops - sizes
+    cols = [groups.column(k).to_pylist() for k in keys]
+    bounds = [
+        (
+            (cols[0][i], cols[1][i], cols[2][i], float(cols[3][i])),
+            int(new_starts[i]),
+            int(new_stops[i]),
+        )
+        for i in range(groups.num_rows)
+    ]
+    if not np.array_equal(order, np.arange(n)):
+        rows = rows.take(pa.array(order))
+    return rows, bounds
 
 
 def series_bounds(rows: pa.Table) -> list[tuple[SeriesKey, int, int]]:
@@ -189,7 +241,7 @@ def flag_table(
     Each series is flagged as a whole, so give it enough context around what matters
     (qc.context does, for a real-time batch). The provider's flag column is left as it is.
     """
-    rows = sort_series(rows)
+    rows, bounds = ordered_series(rows)
     n = rows.num_rows
     flags = {col: np.full(n, NOT_EVALUATED, dtype=np.int8) for col in (*QC_COLUMNS, "qc_agg")}
     if n:
@@ -202,7 +254,7 @@ def flag_table(
             if "provider_flag" in rows.column_names
             else None
         )
-        for key, start, stop in series_bounds(rows):
+        for key, start, stop in bounds:
             plan = plans(key)
             part = slice(start, stop)
             result = run_series(
@@ -246,6 +298,7 @@ __all__ = [
     "SUSPECT",
     "MonthRange",
     "flag_table",
+    "ordered_series",
     "run_series",
     "series_bounds",
     "sort_series",
