@@ -87,7 +87,13 @@ class Parsed:
 
 class Harvester(Protocol):
     """One kind of source. Adding a source is one module with one of these plus registry
-    entries naming its `kind`."""
+    entries naming its `kind`.
+
+    Optional methods harvest_stream uses when present: `column_mapping(stream)` (source
+    column -> VariableMapping defaults, overridden by registry `variables`), the
+    MetadataSource pair (`metadata_requests`, `parse_metadata`), and `no_data(FetchError)`
+    (True when an error reply only means "nothing in this window", as ERDDAP's 404).
+    """
 
     kind: ClassVar[str]
 

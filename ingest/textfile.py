@@ -257,6 +257,27 @@ def parse_delimited(
     return pa.concat_tables(tables) if tables else SOURCE_SCHEMA.empty_table()
 
 
+def stations_in(rows: pa.Table, stream: Stream) -> list[StationInfo]:
+    """One StationInfo per station code in a feed, at its last reported position, so a
+    multi-station feed puts its stations on the map without listing them in the registry."""
+    if rows.num_rows == 0:
+        return []
+    last = (
+        rows.select(["station_id", "lon", "lat", "time"])
+        .group_by("station_id", use_threads=False)
+        .aggregate([("lon", "last"), ("lat", "last")])
+    )
+    return [
+        StationInfo(
+            station_id=r["station_id"],
+            lon=r["lon_last"],
+            lat=r["lat_last"],
+            provider=stream.provider.name,
+        )
+        for r in last.to_pylist()
+    ]
+
+
 class TextFile:
     """Generic CSV / text feed (kind `csv`)."""
 
@@ -300,4 +321,4 @@ class TextFile:
         rows = parse_delimited(
             raw.body, stream_id=stream.id, url=raw.url, raw_file=raw_file, spec=spec
         )
-        return Parsed(rows=rows)
+        return Parsed(rows=rows, stations=stations_in(rows, stream) if spec.station_column else ())

@@ -53,6 +53,18 @@ def test_values_positions_and_stations(http_server, local_settings) -> None:
     assert one(storage, f"{where} and variable = 'air_temperature'")["value"] == pytest.approx(23.9)
     stations = {r["station_id"] for r in rows(storage)}
     assert len(stations) > 500
+    from lake.stations import StationTable
+
+    known = {s["station_id"]: s for s in StationTable(storage).read().to_pylist()}
+    # every station of the feed, for the catalog and maps (some report only missing values)
+    assert set(known) >= stations
+    assert (
+        known["urn:ioos:station:wmo:22101"]["lat"],
+        known["urn:ioos:station:wmo:22101"]["lon"],
+    ) == (
+        pytest.approx(37.24),
+        pytest.approx(126.02),
+    )
 
 
 def test_time_zone_missing_is_a_clear_failure(http_server, local_settings) -> None:

@@ -83,7 +83,7 @@ def test_demo_builds_a_lake_whose_values_match_the_files(tmp_path: Path) -> None
     # The raw response is kept under its content hash.
     raw_ids = sql(
         "select distinct raw_id from observations_all where station_id = "
-        "'urn:ioos:station:wmo:44013'",
+        "'urn:ioos:station:wmo:44013' and dataset_id = 'ndbc-44013-stdmet'",
         root,
     )
     assert len(raw_ids) == 1
