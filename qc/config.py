@@ -216,6 +216,9 @@ def _prepare(test: str, params: dict[str, Any], stream: Stream) -> dict[str, Any
         if params.get("fail_span") is None:
             return None
         _spans(params, ("fail_span", "suspect_span"))
+        fail, suspect = params["fail_span"], params.get("suspect_span")
+        if suspect is not None and not (fail[0] <= suspect[0] <= suspect[1] <= fail[1]):
+            raise ValueError(f"suspect_span {suspect} must lie within fail_span {fail}")
         return {"fail_span": params["fail_span"], "suspect_span": params.get("suspect_span")}
     if test == "climatology":
         return {"fspan": tuple(float(x) for x in params["fspan"])} if "fspan" in params else {}
