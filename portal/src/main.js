@@ -271,6 +271,7 @@ for (const b of document.querySelectorAll("#modes button")) {
     state.mode = b.dataset.mode;
     for (const o of document.querySelectorAll("#modes button")) o.classList.toggle("active", o === b);
     refresh();
+    fitStations();
   });
 }
 window.addEventListener("hashchange", route);
