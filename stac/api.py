@@ -28,6 +28,7 @@ from stac_fastapi.extensions.core.pagination import OffsetPaginationExtension
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.errors import NotFoundError
+from stac_fastapi.types.requests import get_base_url
 from stac_fastapi.types.rfc3339 import str_to_interval
 from stac_fastapi.types.search import BaseSearchPostRequest
 from starlette.requests import Request
@@ -43,7 +44,8 @@ MAX_LIMIT = 10_000
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Base URL of the API, with the mount prefix (the same rule stac-fastapi's links use)."""
+    return get_base_url(request).rstrip("/")
 
 
 def _interval(value: Any) -> tuple[Any, Any] | None:
@@ -316,6 +318,12 @@ def create_app(storage: Storage, *, index: SearchIndex | None = None) -> FastAPI
     return api.app
 
 
-def mount(app: FastAPI, storage: Storage) -> None:
-    """Mount the STAC API at `/stac` on the server's app (the server issue's contract)."""
-    app.mount("/stac", create_app(storage))
+def mount(app: FastAPI, storage: Storage, prefix: str = "/stac") -> None:
+    """Mount the STAC API at `prefix` on the server's app (the server issue's contract).
+
+    A mounted app sees the parent's base URL; stac-fastapi builds its links from
+    `app.state.router_prefix`, so setting it keeps every link under the mount.
+    """
+    sub = create_app(storage)
+    sub.state.router_prefix = prefix
+    app.mount(prefix, sub)

@@ -9,7 +9,14 @@ from typing import Any
 
 from lake.api import Lake
 from lake.storage import Storage
-from stac.describe import GridExtent, LakeContents, Parameter, StationExtent, provider_attributes
+from stac.describe import (
+    GridExtent,
+    LakeContents,
+    LayerExtent,
+    Parameter,
+    StationExtent,
+    provider_attributes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,38 @@ def read_contents(storage: Storage) -> LakeContents:
         )
     for grid in _grids(storage):
         contents.grids.setdefault(grid.dataset_id, []).append(grid)
+    for layer in _layers(storage):
+        contents.layers.setdefault(layer.dataset_id, []).append(layer)
     return contents
+
+
+def _layers(storage: Storage) -> list[LayerExtent]:
+    """Vector layers from `lake.layers.list_layers`, or none while that module is absent."""
+    try:
+        list_layers = importlib.import_module("lake.layers").list_layers
+    except (ModuleNotFoundError, AttributeError):
+        return []
+    out = []
+    for info in list_layers(storage):
+        when = None
+        if info.ingested_at:
+            from stac.describe import _when
+
+            when = _when(info.ingested_at)
+        out.append(
+            LayerExtent(
+                dataset_id=info.layer_id,
+                url=info.url,
+                bbox=[float(v) for v in info.bbox],
+                features=int(info.features),
+                geometry_types=list(info.geometry_types),
+                columns=list(info.columns),
+                title=info.title,
+                source=info.source,
+                ingested_at=when,
+            )
+        )
+    return out
 
 
 def _grids(storage: Storage) -> list[GridExtent]:

@@ -96,12 +96,28 @@ class GridExtent:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class LayerExtent:
+    """A static GIS layer (GeoParquet) as the layer store reports it."""
+
+    dataset_id: str
+    url: str
+    bbox: list[float]
+    features: int
+    geometry_types: list[str]
+    columns: list[str]
+    title: str
+    source: str
+    ingested_at: datetime | None
+
+
 @dataclass
 class LakeContents:
     """Everything the catalog reads from the lake, gathered once per build."""
 
     stations: dict[str, list[StationExtent]] = field(default_factory=dict)
     grids: dict[str, list[GridExtent]] = field(default_factory=dict)
+    layers: dict[str, list[LayerExtent]] = field(default_factory=dict)
 
 
 def _utc(value: datetime) -> datetime:
@@ -430,6 +446,50 @@ def _grid_item(stream: Stream, grid: GridExtent, storage: Storage) -> pystac.Ite
     return item
 
 
+def _layer_item(stream: Stream, layer: LayerExtent) -> pystac.Item:
+    b = layer.bbox
+    item = pystac.Item(
+        id=layer.dataset_id,
+        geometry={
+            "type": "Polygon",
+            "coordinates": [[[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]], [b[0], b[1]]]],
+        },
+        bbox=b,
+        datetime=layer.ingested_at or datetime(1970, 1, 1, tzinfo=UTC),
+        properties={
+            "title": layer.title or stream.title,
+            "description": stream.summary or stream.title,
+            "keywords": _keywords(stream, [], _taxa(stream)),
+            "license": license_fields(stream.license)[0],
+            "coastlake:geometry_types": layer.geometry_types,
+            "coastlake:source": layer.source,
+            **_ioos(stream),
+        },
+        collection=stream.id,
+    )
+    asset = pystac.Asset(
+        href=layer.url,
+        media_type=PARQUET,
+        title="GeoParquet (EPSG:4326)",
+        roles=["data"],
+    )
+    item.add_asset("geoparquet", asset)
+    table = TableExtension.ext(item, add_if_missing=True)
+    table.row_count = layer.features
+    table.primary_geometry = "geometry"
+    TableExtension.ext(asset).columns = [{"name": c} for c in [*layer.columns, "geometry"]]
+    item.add_asset(
+        "geojson",
+        pystac.Asset(
+            href=f"{public_url()}/data/layers/{layer.dataset_id}.geojson",
+            media_type="application/geo+json",
+            title="Through the server: GeoJSON",
+            roles=["data"],
+        ),
+    )
+    return item
+
+
 def build_collection(
     stream: Stream, contents: LakeContents, storage: Storage
 ) -> tuple[pystac.Collection, list[pystac.Item]]:
@@ -438,12 +498,15 @@ def build_collection(
     grids = contents.grids.get(stream.id, [])
     items = [_station_item(stream, s, storage) for s in stations]
     items += [_grid_item(stream, g, storage) for g in grids]
+    items += [_layer_item(stream, la) for la in contents.layers.get(stream.id, [])]
     params = _unique(
         [p for s in stations for p in s.parameters] + [p for g in grids for p in g.parameters]
     ) or registry_parameters(stream)
     bbox = _union_bbox(i.bbox for i in items if i.bbox) or _registry_bbox(stream) or _WORLD
-    starts = [i.common_metadata.start_datetime for i in items if i.common_metadata.start_datetime]
-    ends = [i.common_metadata.end_datetime for i in items if i.common_metadata.end_datetime]
+    starts = [i.common_metadata.start_datetime or i.datetime for i in items]
+    ends = [i.common_metadata.end_datetime or i.datetime for i in items]
+    starts = [t for t in starts if t is not None]
+    ends = [t for t in ends if t is not None]
     start = min(starts) if starts else _when(stream.source.params.get("start"))
     end = max(ends) if ends else _when(stream.source.params.get("end"))
     if start is None and end is None:

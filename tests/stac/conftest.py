@@ -21,6 +21,9 @@ from lake.storage import Storage
 
 DRAFT = "ndbc-44029-draft"
 EXTERNAL = "partner-erddap-mwra"
+GRID = "ersst-v4"
+LAYER = "ca-state-boundary"
+GRIDS = Path(__file__).resolve().parent.parent / "data" / "grids"
 
 
 def stac_registry() -> Registry:
@@ -54,8 +57,30 @@ def stac_registry() -> Registry:
         "publication": "published",
         "keywords": ["water quality", "harbor"],
     }
+    grid = {
+        "id": GRID,
+        "title": "NOAA ERSST v4 monthly sea surface temperature (global 2 degree grid)",
+        "provider": {"name": "NOAA NCEI", "url": "https://www.ncei.noaa.gov"},
+        "category": "federal",
+        "kind": "grid",
+        "source": {"kind": "netcdf", "url": (GRIDS / "ersst.v4.201606.nc").resolve().as_uri()},
+        "variables": [
+            {"source": "sst", "standard_name": "sea_surface_temperature", "units": "degree_C"}
+        ],
+        "license": "public domain (US government work)",
+        "publication": "published",
+    }
+    layer = {
+        "id": LAYER,
+        "title": "California state boundary (TIGER 2016)",
+        "provider": {"name": "US Census Bureau"},
+        "category": "static",
+        "kind": "vector",
+        "source": {"kind": "gis", "url": (GRIDS / "gis" / "CA_State_TIGER2016.shp").as_uri()},
+        "publication": "published",
+    }
     return Registry.model_validate(
-        {"streams": [*streams, draft, external], "path": str(SAMPLE_REGISTRY)}
+        {"streams": [*streams, draft, external, grid, layer], "path": str(SAMPLE_REGISTRY)}
     )
 
 
@@ -68,16 +93,21 @@ class SampleLake:
 
 @pytest.fixture(scope="session")
 def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> SampleLake:
-    """Harvest the recorded files; the pipeline's AFTER_HARVEST step builds the catalog."""
+    """Ingest a real grid and GIS layer, then harvest the recorded NDBC files: the
+    pipeline's AFTER_HARVEST step builds the catalog."""
     from lake.pipeline import run_harvest
     from stac.describe import is_external
 
     root = tmp_path_factory.mktemp("stac") / "lake"
     storage = Storage.from_settings(Settings(root=str(root)))
     registry = stac_registry()
-    records = run_harvest(
-        storage, registry, [s for s in registry.streams if not is_external(s)], progress=False
-    )
+    from ingest.grids import ingest_grid
+    from lake.layers import ingest_layer
+
+    ingest_grid(storage, registry.get(GRID))
+    ingest_layer(storage, LAYER, GRIDS / "gis" / "CA_State_TIGER2016.shp", title="California")
+    series = [s for s in registry.streams if not is_external(s) and s.kind.value == "timeseries"]
+    records = run_harvest(storage, registry, series, progress=False)
     assert all(r.status == "ok" for r in records), records
     return SampleLake(storage, registry, root)
 
@@ -90,16 +120,18 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def stac_server(sample_lake: SampleLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """uvicorn on 127.0.0.1 serving the STAC API of the sample lake; yields its URL."""
+    """uvicorn on 127.0.0.1: an app with the STAC API mounted at /stac, as the server mounts
+    it; yields the API's URL."""
     port = _free_port()
     app_dir = tmp_path_factory.mktemp("app")
     (app_dir / "stac_test_app.py").write_text(
         "import os\n"
         "from lake.settings import Settings\nfrom lake.storage import Storage\n"
-        "from stac.api import create_app\n"
-        "from stac.index import SearchIndex\n"
+        "from fastapi import FastAPI\n"
+        "import stac\n"
         "storage = Storage.from_settings(Settings(root=os.environ['STAC_TEST_ROOT']))\n"
-        "app = create_app(storage, index=SearchIndex(storage, refresh_s=0.2))\n"
+        "app = FastAPI()\n"
+        "stac.mount(app, storage)\n"
     )
     env = {
         **os.environ,
@@ -129,13 +161,13 @@ def stac_server(sample_lake: SampleLake, tmp_path_factory: pytest.TempPathFactor
         if proc.poll() is not None:
             raise RuntimeError(f"STAC server exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         try:
-            if httpx.get(url + "/", timeout=2).status_code == 200:
+            if httpx.get(url + "/stac/", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.3)
     else:
         proc.kill()
         raise RuntimeError("STAC server did not start in 90 s")
-    yield url
+    yield url + "/stac"
     proc.terminate()
     proc.wait(timeout=20)

@@ -12,7 +12,7 @@ from pystac_client.item_search import ItemSearch
 
 from lake.api import Lake
 from stac import publish
-from tests.stac.conftest import DRAFT, EXTERNAL, SampleLake
+from tests.stac.conftest import DRAFT, EXTERNAL, GRID, LAYER, SampleLake
 
 
 def _ids(search: ItemSearch) -> set[tuple[str, str]]:
@@ -25,9 +25,12 @@ def test_landing_conformance_collections(stac_server: str) -> None:
     conformance = httpx.get(stac_server + "/conformance").json()["conformsTo"]
     assert any("free-text" in c for c in conformance)
     ids = {c.id for c in client.get_collections()}
-    assert ids == {"ndbc-44013-stdmet", "ndbc-44029-ocean", EXTERNAL}
+    assert ids == {"ndbc-44013-stdmet", "ndbc-44029-ocean", EXTERNAL, GRID, LAYER}
     queryables = httpx.get(stac_server + "/queryables").json()["properties"]
     assert "cf:standard_name" in queryables
+    # Mounted at /stac: every link a client follows stays under the mount.
+    item = next(client.search(collections=["ndbc-44013-stdmet"]).items())
+    assert item.get_self_href() == f"{stac_server}/collections/ndbc-44013-stdmet/items/wmo-44013"
 
 
 def test_search_by_bbox_matches_station_positions(
@@ -42,8 +45,10 @@ def test_search_by_bbox_matches_station_positions(
     assert {r["dataset_id"] for r in inside} == {"ndbc-44029-ocean", DRAFT}
     client = Client.open(stac_server + "/")
     found = _ids(client.search(bbox=[-70.6, 42.5, -70.5, 42.6]))
-    assert found == {("ndbc-44029-ocean", "wmo-44029")}  # the draft copy is not public
-    assert _ids(client.search(bbox=[-10, 40, 0, 50])) == set()
+    # the draft copy of A01 is not public; the global SST grid covers every box
+    assert found == {("ndbc-44029-ocean", "wmo-44029"), (GRID, GRID)}
+    assert _ids(client.search(bbox=[-10, 40, 0, 50])) == {(GRID, GRID)}
+    assert _ids(client.search(bbox=[-125, 35, -120, 40])) == {(GRID, GRID), (LAYER, LAYER)}
 
 
 def test_search_by_time_uses_observation_extents(stac_server: str, sample_lake: SampleLake) -> None:
@@ -104,7 +109,18 @@ def test_free_text_search(stac_server: str) -> None:
 
 def test_pagination_walks_every_item(stac_server: str) -> None:
     client = Client.open(stac_server + "/")
-    assert len(list(client.search(limit=1).items())) == 2
+    assert len(list(client.search(limit=1).items())) == 4  # 2 stations, 1 grid, 1 layer
+
+
+def test_one_search_finds_station_series_and_grids(stac_server: str) -> None:
+    """Harmonized discovery: SST near Boston is the buoy and the global grid alike."""
+    client = Client.open(stac_server + "/")
+    sst = {"op": "=", "args": [{"property": "cf:standard_name"}, "sea_surface_temperature"]}
+    found = _ids(client.search(bbox=[-71.0, 42.0, -70.0, 43.0], filter=sst))
+    assert found == {("ndbc-44013-stdmet", "wmo-44013"), (GRID, GRID)}
+    items = {i.collection_id: i for i in client.search(bbox=[-71, 42, -70, 43], filter=sst).items()}
+    assert items[GRID].assets["zarr"].media_type.startswith("application/vnd.zarr")
+    assert items["ndbc-44013-stdmet"].assets["observations"].media_type.endswith("parquet")
 
 
 def test_draft_hidden_until_approved(stac_server: str, sample_lake: SampleLake) -> None:

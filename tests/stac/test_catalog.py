@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pystac
+import pytest
 
 from lake.api import Lake
 from stac.validate import schema_map, validate_tree
-from tests.stac.conftest import DRAFT, EXTERNAL, SampleLake
+from tests.stac.conftest import DRAFT, EXTERNAL, GRID, LAYER, SampleLake
 
 
 def test_every_static_file_passes_stac_validator(sample_lake: SampleLake) -> None:
@@ -60,7 +61,7 @@ def test_validator_catches_a_broken_item(sample_lake: SampleLake, tmp_path: Path
 def test_published_only_in_root_and_drafts_unlisted(sample_lake: SampleLake) -> None:
     root = pystac.Catalog.from_file(str(sample_lake.root / "catalog" / "catalog.json"))
     children = {c.id for c in root.get_children()}
-    assert children == {"ndbc-44013-stdmet", "ndbc-44029-ocean", EXTERNAL}
+    assert children == {"ndbc-44013-stdmet", "ndbc-44029-ocean", EXTERNAL, GRID, LAYER}
     unlisted = sample_lake.root / "catalog" / "unlisted" / DRAFT / "collection.json"
     assert pystac.Collection.from_file(str(unlisted)).id == DRAFT
 
@@ -115,8 +116,42 @@ def test_external_feed_is_a_catalog_entry(sample_lake: SampleLake) -> None:
 def test_geoparquet_holds_every_item(sample_lake: SampleLake) -> None:
     table = pq.read_table(sample_lake.root / "stac" / "items.parquet")
     assert sorted(zip(table["collection"].to_pylist(), table["id"].to_pylist(), strict=True)) == [
+        (LAYER, LAYER),
+        (GRID, GRID),
         ("ndbc-44013-stdmet", "wmo-44013"),
         ("ndbc-44029-draft", "wmo-44029"),
         ("ndbc-44029-ocean", "wmo-44029"),
     ]
     assert b"geo" in (table.schema.metadata or {})
+
+
+def test_grid_is_a_datacube_with_open_hints(sample_lake: SampleLake) -> None:
+    from lake.grids import GridStore
+
+    ds = GridStore(sample_lake.storage, GRID).open()
+    col = pystac.Collection.from_file(str(sample_lake.root / "catalog" / GRID / "collection.json"))
+    (item,) = list(col.get_items())
+    assert item.properties["cube:dimensions"]["lon"]["extent"] == [
+        float(ds.lon.min()),
+        float(ds.lon.max()),
+    ]
+    assert item.properties["cube:variables"]["sst"]["unit"] == "degree_C"
+    assert [p["name"] for p in item.properties["cf:parameter"]] == ["sea_surface_temperature"]
+    assert item.common_metadata.start_datetime is not None
+    assert item.common_metadata.start_datetime.date().isoformat() == "2016-06-01"
+    zarr = col.assets["zarr"]
+    assert zarr.extra_fields["xarray:open_kwargs"]["engine"] == "zarr"
+    assert Path(zarr.href).is_dir()
+    assert any("datacube" in e for e in col.stac_extensions)
+    assert col.extra_fields["coastlake:provider_metadata"]["title"] == ds.attrs["title"]
+    assert col.license == "other" and "public domain" in col.extra_fields["coastlake:license_text"]
+
+
+def test_layer_item_describes_the_geoparquet(sample_lake: SampleLake) -> None:
+    import geopandas as gpd
+
+    col = pystac.Collection.from_file(str(sample_lake.root / "catalog" / LAYER / "collection.json"))
+    (item,) = list(col.get_items())
+    gdf = gpd.read_parquet(item.assets["geoparquet"].href)
+    assert item.properties["table:row_count"] == len(gdf)
+    assert item.bbox == pytest.approx([float(v) for v in gdf.total_bounds])

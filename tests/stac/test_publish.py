@@ -64,7 +64,7 @@ def test_empty_lake_builds_a_valid_catalog_of_registry_entries(empty_lake: Stora
     from stac.validate import validate_tree
 
     result = build_catalog(empty_lake, stac_registry())
-    assert result.items == 0 and result.collections == 4
+    assert result.items == 0 and result.collections == 6
     reports = validate_tree(empty_lake.root + "/catalog")
     assert reports and all(r["valid_stac"] for r in reports.values())
 
