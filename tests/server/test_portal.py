@@ -99,7 +99,8 @@ def rendered(page: Any) -> dict[str, dict[str, str]]:
     return page.evaluate(
         """() => Object.fromEntries(window.coastlake.map
             .queryRenderedFeatures({layers: ['stations']})
-            .map(f => [f.properties.station_id, {state: f.properties.state, color: f.properties.color}]))"""
+            .map(f => [f.properties.station_id,
+                       {state: f.properties.state, color: f.properties.color}]))"""
     )
 
 
@@ -124,7 +125,8 @@ def test_historical_map_shows_every_station(page: Any) -> None:
         "document.querySelectorAll('#station-list li').length === 4", timeout=10_000
     )
     page.evaluate(
-        "new Promise(r => { const m = window.coastlake.map; m.once('idle', r); m.triggerRepaint(); })"
+        "new Promise(r => { const m = window.coastlake.map;"
+        " m.once('idle', r); m.triggerRepaint(); })"
     )
     image = shot(page, "portal-historical")
     assert close(pixel_at_station(page, image, "offline"), HISTORICAL)
