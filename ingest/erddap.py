@@ -239,7 +239,7 @@ class Erddap:
 
     def column_mapping(self, stream: Stream) -> dict[str, VariableMapping]:
         """Variables with a CF standard name in the info page, in the units it gives."""
-        out = {}
+        out: dict[str, VariableMapping] = {}
         if self.info is None:
             return out
         for name in self.info.data_variables():

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -42,7 +43,9 @@ class HarvestOptions:
 
 
 def _mapping(harvester: Harvester, stream: Stream) -> dict[str, VariableMapping]:
-    defaults = getattr(harvester, "column_mapping", lambda s: {})(stream)
+    defaults: dict[str, VariableMapping] = getattr(harvester, "column_mapping", lambda s: {})(
+        stream
+    )
     return mappings_for(stream, defaults)
 
 
@@ -64,7 +67,9 @@ def _metadata(
     records = []
     for request in requests(stream):
         started = datetime.now(UTC)
-        base = dict(stream_id=stream.id, label=request.label or "metadata", url=request.url)
+        base: dict[str, Any] = dict(
+            stream_id=stream.id, label=request.label or "metadata", url=request.url
+        )
         raw: RawResponse | None = None
         raw_file: str | None = None
         try:
@@ -129,7 +134,9 @@ def harvest_stream(
     records = _metadata(storage, harvester, stream, options, client)
     for request in harvester.requests(stream, options.since, options.until):
         started = datetime.now(UTC)
-        record = dict(stream_id=stream.id, label=request.label, url=request.url, started_at=started)
+        record: dict[str, Any] = dict(
+            stream_id=stream.id, label=request.label, url=request.url, started_at=started
+        )
         last = previous.get(request.url)
         validators = (
             Validators(last.etag, last.last_modified)

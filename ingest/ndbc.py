@@ -176,7 +176,7 @@ class NdbcRealtime:
             realtime = end >= now - REALTIME_SPAN
             if start < now - REALTIME_SPAN:
                 years |= set(range(start.year, min(end.year, now.year - 1) + 1))
-        history = params.get("history", REALTIME_HISTORY.get(file))
+        history = str(params.get("history", REALTIME_HISTORY.get(file, "")))
         if years and history not in HISTORY:
             raise ConfigError(
                 f"NDBC keeps no yearly history for {file!r} files; set source.history to one "
