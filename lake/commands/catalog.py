@@ -102,6 +102,26 @@ def status() -> None:
     out.print(table)
 
 
+def _status_section(lk: object, registry: object) -> None:
+    """`lake status`: which datasets the public catalog shows and which await review."""
+    from lake.cli import out
+    from lake.registry import Registry
+    from stac.publish import all_states
+
+    storage = getattr(lk, "storage", None)
+    if storage is None or not isinstance(registry, Registry):
+        return
+    states = all_states(storage=storage, registry=registry)
+    waiting = sorted(k for k, v in states.items() if not v.published)
+    out.print(
+        f"catalog: {len(states) - len(waiting)} of {len(states)} datasets published"
+        + (f"; not public yet: {', '.join(waiting)}" if waiting else "")
+    )
+
+
 def register(app: typer.Typer) -> None:
+    from lake.cli import STATUS_SECTIONS
+
     app.add_typer(catalog_app, name="catalog")
     app.add_typer(publish_app, name="publish")
+    STATUS_SECTIONS.append(_status_section)
