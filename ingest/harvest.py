@@ -241,8 +241,12 @@ def harvest_stream(
                     **record, finished_at=datetime.now(UTC), status="fetch_failed", error=str(exc)
                 )
             )
-        except LakeError as exc:
-            log.error("stream=%s %s: %s", stream.id, request.url, exc)
+        except Exception as exc:  # a QC or write step failing: this request only
+            if isinstance(exc, LakeError):
+                log.error("stream=%s %s: %s", stream.id, request.url, exc)
+            else:
+                log.exception("stream=%s %s: unexpected error", stream.id, request.url)
+                exc = LakeError(f"unexpected {type(exc).__name__}: {exc}")
             records.append(
                 HarvestRecord(
                     **record,
@@ -274,9 +278,13 @@ def harvest_streams(
                 records = harvest_stream(
                     storage, stream, options, before_write=before_write, client=client
                 )
-            except LakeError as exc:
+            except Exception as exc:  # the per-stream edge: record it, go on with the rest
                 now = datetime.now(UTC)
-                log.error("stream=%s could not be harvested: %s", stream.id, exc)
+                if isinstance(exc, LakeError):
+                    log.error("stream=%s could not be harvested: %s", stream.id, exc)
+                else:
+                    log.exception("stream=%s failed with an unexpected error", stream.id)
+                    exc = LakeError(f"unexpected {type(exc).__name__}: {exc}")
                 records = [
                     HarvestRecord(
                         stream_id=stream.id,

@@ -235,3 +235,29 @@ def test_one_bad_stream_does_not_stop_the_others(http_server, local_settings) ->
     records = harvest_streams(storage, [bad, good], HarvestOptions(policy=QUICK))
     assert [(r.stream_id, r.status) for r in records] == [("bad", "syntax_failed"), ("good", "ok")]
     assert {r["dataset_id"] for r in rows(storage)} == {"good"}
+
+
+def test_a_crashing_step_fails_its_stream_only(http_server, local_settings) -> None:
+    """A later stage (QC) raising on one stream's rows: that request is recorded as failed
+    with the error, nothing of it is written, and the next stream is harvested."""
+    storage = Storage.from_settings(local_settings)
+    http_server.routes["/data/realtime2/44029.ocean"] = NDBC / "data/realtime2/44029.ocean"
+    http_server.routes["/data/realtime2/44013.spec"] = NDBC / "data/realtime2/44013.spec"
+    spec = make_stream(
+        "spec", {"kind": "ndbc", "url": http_server.url, "file": "spec", "stations": ["44013"]}
+    )
+    ocean = make_stream(
+        "ocean", {"kind": "ndbc", "url": http_server.url, "file": "ocean", "stations": ["44029"]}
+    )
+
+    def step(stream, rows):
+        if stream.id == "spec":
+            raise ValueError("A LinearRing must have at least 3 coordinate tuples")
+        return rows
+
+    records = harvest_streams(
+        storage, [spec, ocean], HarvestOptions(policy=QUICK), before_write=step
+    )
+    assert [(r.stream_id, r.status) for r in records] == [("spec", "failed"), ("ocean", "ok")]
+    assert "ValueError" in records[0].error and "LinearRing" in records[0].error
+    assert {r["dataset_id"] for r in rows(storage)} == {"ocean"}
