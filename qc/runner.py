@@ -108,9 +108,9 @@ def _run_test(
         kwargs = {"range_max": params["range_max"]} if "range_max" in params else {}
         flags = _flags(qartod.location_test(lon=lon, lat=lat, **kwargs))
         if "bbox" in params:
-            x0, y0, x1, y1 = params["bbox"]  # type: ignore[misc]
-            shape = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-            inside = _flags(qartod.location_bounds_test(lon=lon, lat=lat, shape=shape))
+            # A list of four numbers is ioos_qc's bbox form (min lon, min lat, max lon, max lat).
+            bbox = [float(x) for x in params["bbox"]]  # type: ignore[attr-defined]
+            inside = _flags(qartod.location_bounds_test(lon=lon, lat=lat, shape=bbox))
             flags = np.asarray(qartod.qartod_compare([flags, inside]), dtype=np.int8)
         return flags
     if test == "gross_range":
