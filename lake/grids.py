@@ -164,6 +164,12 @@ _CACHE_LOCK = threading.Lock()
 _OPEN_CACHE: dict[tuple[str, str, str | None], xr.Dataset] = {}
 
 
+def clear_open_cache() -> None:
+    """Forget opened datasets (benchmarks measure a cold start; tests free memory)."""
+    with _CACHE_LOCK:
+        _OPEN_CACHE.clear()
+
+
 class GridStore:
     """One dataset's Icechunk repository: create, append, add model runs, read, expire."""
 
