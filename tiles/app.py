@@ -61,7 +61,11 @@ def mount(app: FastAPI, storage: Storage) -> None:
     app.include_router(wms_router(storage), prefix="/wms", tags=["WMS"])
     app.include_router(features_router(storage), prefix="/features", tags=["Features"])
     mount_dap(app, storage)
-    add_exception_handlers(app, DEFAULT_STATUS_CODES)
+    # TiTiler's codes for its own errors; not its catch-all `Exception`, which would change
+    # how every other route of the composed server reports failures.
+    add_exception_handlers(
+        app, {cls: code for cls, code in DEFAULT_STATUS_CODES.items() if cls is not Exception}
+    )
 
     for cls, code in STATUS_CODES.items():
 
