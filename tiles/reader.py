@@ -33,7 +33,8 @@ def make_opener(storage: Storage) -> Callable[..., xr.Dataset]:
 
 def default_selectors(ds: xr.Dataset, variable: str, sel: list[str] | None) -> list[str]:
     """`sel` plus the newest time and the shallowest level when the client gave none."""
-    sel = list(sel or [])
+    # Times come from WMS/WMTS clients as ISO with a "Z"; numpy wants them without a zone.
+    sel = [s[:-1] if s.startswith("time=") and s.endswith("Z") else s for s in sel or []]
     given = {s.split("=", 1)[0] for s in sel}
     if variable not in ds:
         return sel

@@ -175,7 +175,7 @@ def test_wmts_capabilities_parse_with_owslib(served: str) -> None:
         template.replace("{TileMatrix}", "7")
         .replace("{TileCol}", "10")
         .replace("{TileRow}", "52")
-        .replace("{Time}", DAY_ISO)
+        .replace("{Time}", DAY_ISO + "Z")
     )
     r = httpx.get(tile, timeout=60)
     assert r.status_code == 200 and rgba(r.content)[..., 3].max() == 255
