@@ -79,7 +79,7 @@ def station_rows(
     if variables:
         where.append("list_contains(?, variable)")
         params.append(variables)
-    table = ctx.lake.sql(
+    table = ctx.sql(
         "SELECT dataset_id, station_id, time, z, lon, lat, variable, value, units, qc_agg, "
         "provider_flag, raw_id FROM "
         f"{view} WHERE {' AND '.join(where)} ORDER BY station_id, variable, time "

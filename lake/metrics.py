@@ -69,7 +69,7 @@ class LakeCollector(Collector):
 def qc_summary(ctx: ServerContext, dataset_id: str | None = None) -> list[dict[str, Any]]:
     """Count of values per dataset and QARTOD aggregate flag."""
     where, params = ("WHERE dataset_id = ?", [dataset_id]) if dataset_id else ("", [])
-    rows = ctx.lake.sql(
+    rows = ctx.sql(
         "SELECT dataset_id, coalesce(qc_agg, 2) AS flag, count(*) AS n FROM observations_all "
         f"{where} GROUP BY ALL ORDER BY ALL",
         params,
@@ -131,7 +131,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
     @api.get("/healthz")
     def healthz() -> dict[str, Any]:
         """Alive and able to read the lake."""
-        ctx.lake.sql("SELECT count(*) FROM (SELECT 1 FROM observations_all LIMIT 1)")
+        ctx.sql("SELECT count(*) FROM (SELECT 1 FROM observations_all LIMIT 1)")
         return {"status": "ok", "root": ctx.storage.root}
 
     @api.get("/metrics")

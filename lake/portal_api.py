@@ -55,7 +55,7 @@ def classify(last_time: datetime | None, now: datetime) -> str:
 
 
 def _fallback_states(ctx: ServerContext, now: datetime) -> list[StationState]:
-    rows = ctx.lake.sql(
+    rows = ctx.sql(
         """
         WITH last AS (
             SELECT dataset_id, station_id, max(time) AS last_time,
@@ -76,9 +76,7 @@ def _fallback_states(ctx: ServerContext, now: datetime) -> list[StationState]:
     ).to_pylist()
     meta = {}
     try:
-        for s in ctx.lake.sql(
-            "SELECT dataset_id, station_id, name, lon, lat FROM stations"
-        ).to_pylist():
+        for s in ctx.sql("SELECT dataset_id, station_id, name, lon, lat FROM stations").to_pylist():
             meta[(s["dataset_id"], s["station_id"])] = s
     except Exception:  # no stations table yet
         log.debug("no stations table yet")
@@ -195,7 +193,7 @@ def router(ctx: ServerContext) -> APIRouter:
         doc["category"] = stream.category.value if stream else None
         doc["units"] = {
             r["variable"]: r["units"]
-            for r in ctx.lake.sql(
+            for r in ctx.sql(
                 "SELECT variable, any_value(units) AS units FROM observations_all "
                 "WHERE dataset_id = ? GROUP BY variable ORDER BY variable",
                 [dataset_id],
@@ -203,7 +201,7 @@ def router(ctx: ServerContext) -> APIRouter:
         }
         doc["stations"] = [
             {"station_id": s["station_id"], "first": _iso(s["first"]), "last": _iso(s["last"])}
-            for s in ctx.lake.sql(
+            for s in ctx.sql(
                 "SELECT station_id, min(time) AS first, max(time) AS last FROM observations_all "
                 "WHERE dataset_id = ? GROUP BY station_id ORDER BY station_id",
                 [dataset_id],
@@ -233,7 +231,7 @@ def router(ctx: ServerContext) -> APIRouter:
         if end:
             where.append("time <= ?")
             params.append(parse_time(end, "end"))
-        table = ctx.lake.sql(
+        table = ctx.sql(
             "SELECT epoch(time) AS t, value, qc_agg, units FROM observations_all "
             f"WHERE {' AND '.join(where)} ORDER BY time LIMIT {MAX_SERIES_POINTS + 1}",
             params,

@@ -9,8 +9,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
 
 from lake.api import Lake
 from lake.errors import LakeError
@@ -63,6 +69,11 @@ class ServerContext:
     _registry: Registry | None = None
     _registry_mtime: float = -1.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _views_lock: threading.Lock = field(default_factory=threading.Lock)
+    _views_at: float = -1.0
+    _base: duckdb.DuckDBPyConnection | None = None
+    #: Views are re-pointed at the newest table versions at most this often.
+    refresh_s: float = 1.0
 
     @classmethod
     def create(cls, storage: Storage | None, settings: Settings) -> ServerContext:
@@ -85,6 +96,27 @@ class ServerContext:
                     self._registry = Registry(streams=[], path=str(path))
                 self._registry_mtime = mtime
             return self._registry
+
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pa.Table:
+        """Run a query on its own DuckDB cursor, so requests run side by side.
+
+        `Lake.sql` serializes every query behind one lock and re-reads the Delta logs each
+        time; a server answering many clients refreshes the views at most once a second and
+        gives each request a cursor of the same database (views and extensions are shared).
+        """
+        with self._views_lock:
+            if self._base is None or time.monotonic() - self._views_at > self.refresh_s:
+                self._base = self.lake.connection()  # views on the newest table versions
+                self._views_at = time.monotonic()
+            cursor = self._base.cursor()
+        try:
+            return cursor.execute(query, params).fetch_arrow_table()
+        except duckdb.CatalogException:
+            # An empty lake's views point at Arrow tables registered on the main connection
+            # only; the locked path sees them.
+            return self.lake.sql(query, params)
+        finally:
+            cursor.close()
 
     def stream(self, dataset_id: str) -> Stream | None:
         """The registry entry of a dataset, or None for data not (or no longer) registered."""

@@ -99,7 +99,7 @@ def dataset_columns(ctx: ServerContext, dataset_id: str) -> DatasetColumns:
 
     Raises NotFound when the lake has no rows for it and the registry does not know it.
     """
-    rows = ctx.lake.sql(
+    rows = ctx.sql(
         "SELECT variable, any_value(units) AS units FROM observations_all "
         "WHERE dataset_id = ? GROUP BY variable ORDER BY variable",
         [dataset_id],

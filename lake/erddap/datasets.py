@@ -58,7 +58,7 @@ def list_datasets(ctx: ServerContext, *, published_only: bool = False) -> list[D
     """Every time-series dataset: registered streams plus any dataset the lake holds rows for."""
     extents = {
         r["dataset_id"]: r
-        for r in ctx.lake.sql(
+        for r in ctx.sql(
             "SELECT dataset_id, min(lon) AS min_lon, max(lon) AS max_lon, min(lat) AS min_lat, "
             "max(lat) AS max_lat, min(time) AS min_time, max(time) AS max_time, "
             "list(DISTINCT variable ORDER BY variable) AS variables "

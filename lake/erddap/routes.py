@@ -79,7 +79,7 @@ def tabledap_answer(
     table: DatasetColumns = dataset_columns(ctx, dataset_id)
     query = parse_query(raw_query, table)
     sql, params = compile_query(query, table, MAX_ROWS)
-    result = ctx.lake.sql(sql, params)
+    result = ctx.sql(sql, params)
     if result.num_rows > MAX_ROWS:
         raise RequestError(
             f"the request for {dataset_id!r} matches more than {MAX_ROWS:,} rows; "

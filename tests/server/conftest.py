@@ -122,7 +122,8 @@ def lake_fixture(tmp_path_factory: pytest.TempPathFactory) -> LakeFixture:
     storage = Storage.from_settings(settings)
     registry = load_registry(base / "registry.yaml")
     records = run_harvest(storage, registry, registry.streams[:1], progress=False)
-    assert records and records[0].status == "ok", records
+    # The data file must harvest; optional side fetches (station metadata) may be absent here.
+    assert any(r.status == "ok" and r.rows_added > 0 for r in records), records
     now = datetime.now(UTC).replace(tzinfo=None)
     ObservationTable(storage).write(realtime_rows(now))
     StationTable(storage).upsert(
