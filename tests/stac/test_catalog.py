@@ -24,6 +24,7 @@ def test_every_static_file_passes_stac_validator(sample_lake: SampleLake) -> Non
     assert not bad, bad
 
 
+@pytest.mark.slow
 def test_stac_validator_cli_on_every_file(sample_lake: SampleLake) -> None:
     """The stac-validator command itself, once per file (core schemas mapped offline)."""
     maps: list[str] = []
