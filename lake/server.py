@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lake import downloads, erddap, metrics, portal_api, sqlapi
@@ -78,6 +79,13 @@ def _require_admin(settings: Settings) -> Any:
     return check
 
 
+class PublishBody(BaseModel):
+    """Who moves a dataset through the publication workflow, and why."""
+
+    by: str = Field(min_length=1, description="Name of the reviewer or data manager")
+    note: str = ""
+
+
 def _admin_router(ctx: ServerContext) -> APIRouter:
     api = APIRouter(
         prefix="/admin", tags=["admin"], dependencies=[Depends(_require_admin(ctx.settings))]
@@ -108,18 +116,26 @@ def _admin_router(ctx: ServerContext) -> APIRouter:
         return {"stream_id": stream_id, "status": "started"}
 
     @api.post("/publish/{dataset_id}/{action}")
-    def publish(dataset_id: str, action: str) -> dict[str, Any]:
-        """Move a dataset through draft → review → published (stac.publish)."""
+    def publish(dataset_id: str, action: str, body: PublishBody) -> dict[str, Any]:
+        """Move a dataset through draft → review → published (stac.publish): `request`,
+        `approve` or `reject`, with the name of who decided."""
         check_dataset_id(dataset_id)
         try:
             workflow = importlib.import_module("stac.publish")
         except ModuleNotFoundError:
             raise RequestError("the publish workflow is not part of this build", 501) from None
-        fn = getattr(workflow, action, None) if action.isidentifier() else None
-        if fn is None or action.startswith("_"):
-            raise RequestError(f"unknown publish action {action[:40]!r}")
-        result = fn(ctx.storage, dataset_id)
-        return {"dataset_id": dataset_id, "action": action, "result": str(result)}
+        functions = {"request": "request_review", "approve": "approve", "reject": "reject"}
+        if action not in functions:
+            raise RequestError(f"unknown publish action {action[:40]!r}; use {sorted(functions)}")
+        result = getattr(workflow, functions[action])(
+            dataset_id, body.by, body.note, storage=ctx.storage, registry=ctx.registry()
+        )
+        state = getattr(result, "state", None)
+        return {
+            "dataset_id": dataset_id,
+            "action": action,
+            "state": str(getattr(state, "value", state)),
+        }
 
     return api
 

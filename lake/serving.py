@@ -110,7 +110,7 @@ class ServerContext:
                 self._views_at = time.monotonic()
             cursor = self._base.cursor()
         try:
-            return cursor.execute(query, params).fetch_arrow_table()
+            return cursor.execute(query, params).to_arrow_table()
         except duckdb.CatalogException:
             # An empty lake's views point at Arrow tables registered on the main connection
             # only; the locked path sees them.

@@ -129,7 +129,7 @@ class SqlSandbox:
         timer.start()
         started = time.monotonic()
         try:
-            result = cur.sql(statement).limit(rows + 1).fetch_arrow_table()
+            result = cur.sql(statement).limit(rows + 1).to_arrow_table()
         except duckdb.InterruptException:
             raise RequestError(
                 f"query stopped after the time limit of {self.limits.timeout_s:g} s", status=408

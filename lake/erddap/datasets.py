@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lake.registry import Publication
 from lake.serving import ServerContext
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,19 @@ class DatasetSummary:
         return attrs
 
 
+def _published_ids(ctx: ServerContext) -> set[str] | None:
+    """Published dataset ids from the catalog's workflow (stac.publish), None without it."""
+    try:
+        publish = importlib.import_module("stac.publish")
+    except ModuleNotFoundError:
+        return None
+    try:
+        return set(publish.published_ids(storage=ctx.storage, registry=ctx.registry()))
+    except Exception:
+        log.exception("publication states could not be read; using the registry's")
+        return None
+
+
 def list_datasets(ctx: ServerContext, *, published_only: bool = False) -> list[DatasetSummary]:
     """Every time-series dataset: registered streams plus any dataset the lake holds rows for."""
     extents = {
@@ -67,11 +84,15 @@ def list_datasets(ctx: ServerContext, *, published_only: bool = False) -> list[D
     }
     out: list[DatasetSummary] = []
     seen: set[str] = set()
+    published_ids = _published_ids(ctx)
     for stream in ctx.registry().streams:
         if stream.kind.value not in ("timeseries", "trajectory", "profile"):
             continue
         seen.add(stream.id)
-        published = stream.publication == Publication.published
+        if published_ids is None:
+            published = stream.publication == Publication.published
+        else:
+            published = stream.id in published_ids
         if published_only and not published:
             continue
         e = extents.get(stream.id, {})

@@ -185,3 +185,14 @@ def test_stac_and_tiles_are_mounted_when_present(client: httpx.Client) -> None:
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "image/png"
     assert json.loads(json.dumps(services))  # the portal reads it as JSON
+
+
+def test_admin_publish_workflow_with_the_token(client: httpx.Client) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    r = client.post("/admin/publish/draft-stream/request", headers=auth, json={"by": "Ada"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "review"
+    r = client.post("/admin/publish/draft-stream/delete", headers=auth, json={"by": "Ada"})
+    assert r.status_code == 400 and "unknown publish action" in r.json()["error"]
+    # still not public until approved
+    assert client.get("/erddap/search/index.csv", params={"searchFor": "draft"}).status_code == 404
