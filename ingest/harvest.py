@@ -124,7 +124,14 @@ def harvest_stream(
     before_write: BeforeWrite | None = None,
     client: httpx.Client | None = None,
 ) -> list[HarvestRecord]:
-    """Harvest every request of one stream; returns one record per request, all logged."""
+    """Harvest every request of one stream; returns one record per request, all logged.
+
+    Without a `client`, one is opened for the stream's requests (making an httpx client
+    loads the CA bundle: too slow to repeat per request).
+    """
+    if client is None:
+        with httpx.Client(follow_redirects=True) as own:
+            return harvest_stream(storage, stream, options, before_write=before_write, client=own)
     harvester = get_harvester(stream.source.kind)
     table = ObservationTable(storage)
     raw_zone = RawZone(storage)

@@ -12,6 +12,7 @@ same dataset: data older than a month are simply historical, found by the same q
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -202,6 +203,43 @@ class NdbcRealtime:
                 out.append(Request(url=f"{base}/data/realtime2/{sid.upper()}.{file}", label=sid))
         return out
 
+    def metadata_requests(self, stream: Stream) -> list[Request]:
+        """NDBC's active-station table (name, position, owner, platform type), unless the
+        registry turns it off with `station_metadata: false`."""
+        if not stream.source.params.get("station_metadata", True):
+            return []
+        base = (stream.source.url or DEFAULT_URL).rstrip("/")
+        return [Request(url=f"{base}/activestations.xml", label="metadata")]
+
+    def parse_metadata(self, stream: Stream, raw: RawResponse, raw_file: str) -> list[StationInfo]:
+        """The stream's stations from activestations.xml; a station not listed there (retired)
+        keeps what the registry says."""
+        try:
+            root = ET.fromstring(raw.body)
+        except ET.ParseError as exc:
+            raise _fail(stream.id, raw.url, raw_file, f"not the station XML: {exc}") from None
+        wanted = {str(s["id"]).lower() for s in _stations(stream)}
+        out = []
+        for node in root.iter("station"):
+            sid = node.get("id", "").lower()
+            if sid not in wanted:
+                continue
+            out.append(
+                StationInfo(
+                    station_id=station_urn(sid),
+                    name=node.get("name"),
+                    lon=_float(node.get("lon")),
+                    lat=_float(node.get("lat")),
+                    wmo_id=sid.upper(),
+                    provider=node.get("owner"),
+                    platform=node.get("type"),
+                    attributes={
+                        k: node.get(k) for k in ("pgm", "elev", "met", "currents") if node.get(k)
+                    },
+                )
+            )
+        return out
+
     def stations(self, stream: Stream) -> list[StationInfo]:
         return [
             StationInfo(
@@ -234,6 +272,13 @@ class NdbcRealtime:
             lat=station.get("lat"),
         )
         return Parsed(rows=rows)
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _fail(stream_id: str, url: str, raw_file: str, what: str) -> ParseError:

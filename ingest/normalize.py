@@ -53,6 +53,7 @@ CANONICAL_UNITS: dict[str, str] = {
     "visibility_in_air": "m",
     "water_surface_height_above_reference_datum": "m",
     "sea_surface_height_above_sea_level": "m",
+    "sea_surface_height_amplitude_due_to_geocentric_ocean_tide": "m",
     "sea_water_practical_salinity": "1",
     "sea_water_electrical_conductivity": "S m-1",
     "mass_concentration_of_oxygen_in_sea_water": "kg m-3",

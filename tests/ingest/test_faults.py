@@ -232,7 +232,7 @@ def test_one_bad_stream_does_not_stop_the_others(http_server, local_settings) ->
     good = make_stream(
         "good", {"kind": "ndbc", "url": http_server.url, "file": "ocean", "stations": ["44029"]}
     )
-    records = harvest_streams(storage, [bad, good], HarvestOptions(policy=QUICK))
+    records = data_records(harvest_streams(storage, [bad, good], HarvestOptions(policy=QUICK)))
     assert [(r.stream_id, r.status) for r in records] == [("bad", "syntax_failed"), ("good", "ok")]
     assert {r["dataset_id"] for r in rows(storage)} == {"good"}
 
@@ -255,8 +255,8 @@ def test_a_crashing_step_fails_its_stream_only(http_server, local_settings) -> N
             raise ValueError("A LinearRing must have at least 3 coordinate tuples")
         return rows
 
-    records = harvest_streams(
-        storage, [spec, ocean], HarvestOptions(policy=QUICK), before_write=step
+    records = data_records(
+        harvest_streams(storage, [spec, ocean], HarvestOptions(policy=QUICK), before_write=step)
     )
     assert [(r.stream_id, r.status) for r in records] == [("spec", "failed"), ("ocean", "ok")]
     assert "ValueError" in records[0].error and "LinearRing" in records[0].error

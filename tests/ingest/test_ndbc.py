@@ -23,7 +23,7 @@ def test_spectral_summary_values_and_compass_directions(http_server, local_setti
         "spec-44013",
         {"kind": "ndbc", "url": http_server.url, "file": "spec", "stations": [{"id": "44013"}]},
     )
-    [record] = harvest(storage, stream)
+    [record] = data_records(harvest(storage, stream))
     assert record.status == "ok", record.error
     # "2022 06 05 12 40  0.5  0.3  6.7  0.4  3.0   E WNW        N/A  3.5 100"
     at = "station_id = 'urn:ioos:station:wmo:44013' and time = timestamp '2022-06-05 12:40:00'"
@@ -42,11 +42,12 @@ def test_spectral_summary_values_and_compass_directions(http_server, local_setti
 def test_continuous_winds_with_missing_gusts(http_server, storage) -> None:
     """On a local folder and on S3 (moto): raw zone, table and harvest log alike."""
     http_server.routes["/data/realtime2/TPLM2.cwind"] = NDBC / "data/realtime2/TPLM2.cwind"
+    http_server.routes["/activestations.xml"] = NDBC / "activestations.xml"
     stream = make_stream(
         "cwind-tplm2",
         {"kind": "ndbc", "url": http_server.url, "file": "cwind", "stations": ["TPLM2"]},
     )
-    [record] = harvest(storage, stream)
+    [record] = data_records(harvest(storage, stream))
     assert record.status == "ok", record.error
     # "2022 06 05 13 00 028  7.7  30 11.8 1231"
     at = "station_id = 'urn:ioos:station:wmo:tplm2' and time = timestamp '2022-06-05 13:00:00'"
@@ -58,8 +59,16 @@ def test_continuous_winds_with_missing_gusts(http_server, storage) -> None:
     at2 = "station_id = 'urn:ioos:station:wmo:tplm2' and time = timestamp '2022-06-05 12:50:00'"
     assert [r["variable"] for r in rows(storage, at2)] == ["wind_from_direction", "wind_speed"]
     from ingest.raw import RawZone
+    from lake.stations import StationTable
 
     assert RawZone(storage).get("cwind-tplm2", record.raw_id)[:5] == b"#YY  "
+    # activestations.xml: <station id="tplm2" lat="38.899" lon="-76.436" elev="0"
+    #   name="Thomas Point, MD" owner="NDBC" pgm="NDBC Meteorological/Ocean" type="fixed" .../>
+    [station] = StationTable(storage).read().to_pylist()
+    assert station["station_id"] == "urn:ioos:station:wmo:tplm2"
+    assert station["name"] == "Thomas Point, MD" and station["wmo_id"] == "TPLM2"
+    assert (station["lat"], station["lon"]) == (38.899, -76.436)
+    assert station["provider"] == "NDBC" and station["platform"] == "fixed"
 
 
 def test_missing_station_file_names_the_404(http_server, local_settings) -> None:
@@ -70,7 +79,7 @@ def test_missing_station_file_names_the_404(http_server, local_settings) -> None
         "cwind-gone",
         {"kind": "ndbc", "url": http_server.url, "file": "cwind", "stations": ["XXXX1"]},
     )
-    [record] = harvest(storage, stream)
+    [record] = data_records(harvest(storage, stream))
     assert record.status == "fetch_failed"
     assert "cwind-gone" in record.error and "/data/realtime2/XXXX1.cwind" in record.error
     assert "HTTP 404" in record.error and "the server said: 404 Not Found" in record.error
@@ -101,10 +110,12 @@ def test_backfill_reads_yearly_history_and_realtime_together(http_server, local_
     assert years[0] == "TPLM2 2021" and years[-1] == "TPLM2"
     assert len(years) == datetime.now(UTC).year - 2021 + 1  # 2021 .. last year, + realtime
     # Only 2021 is recorded: ask for 2021 alone, then the real-time file.
-    records = harvest(storage, stream, since=since, until=datetime(2021, 12, 31, 23, 59))
+    records = data_records(
+        harvest(storage, stream, since=since, until=datetime(2021, 12, 31, 23, 59))
+    )
     assert [r.status for r in records] == ["ok"], records
     assert any(path == HISTORY_PATH for path, _ in http_server.hits)
-    [realtime] = harvest(storage, stream)
+    [realtime] = data_records(harvest(storage, stream))
     assert realtime.status == "ok", realtime.error
     # tplm2h2021.txt: "2021 01 01 00 00 336  5.2  6.1 ... 1028.3": PRES is not a wind column
     at = "station_id = 'urn:ioos:station:wmo:tplm2' and time = timestamp '2021-01-01 00:00:00'"
@@ -142,7 +153,7 @@ def test_history_stdmet_values_with_unit_conversion(http_server, local_settings)
         {"kind": "ndbc", "url": http_server.url, "file": "txt", "stations": ["TPLM2"]},
     )
     since, until = datetime(2021, 1, 1), datetime(2021, 1, 1, 2)
-    [record] = harvest(storage, stream, since=since, until=until)
+    [record] = data_records(harvest(storage, stream, since=since, until=until))
     assert record.status == "ok", record.error
     at = "time = timestamp '2021-01-01 02:00:00'"
     # "2021 01 01 02 00 334  6.2  6.9 99.00 99.00 99.00 999 1029.2   5.0   5.0  -0.8 99.0 99.00"
