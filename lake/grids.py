@@ -247,7 +247,10 @@ class GridStore:
         root = zarr.open_group(session.store, mode="r")
         if RUNS_GROUP not in root:
             return []
-        return sorted(str(k) for k in root[RUNS_GROUP].group_keys())
+        runs = root[RUNS_GROUP]
+        if not isinstance(runs, zarr.Group):
+            return []
+        return sorted(str(k) for k in runs.group_keys())
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, ds: xr.Dataset, message: str, time_dim: str = "time") -> str:
@@ -284,7 +287,7 @@ class GridStore:
         if new.sizes.get(time_dim, 0) == 0:
             log.info("grid %s: nothing newer than %s; unchanged", self.dataset_id, end)
             return self.snapshot_id()
-        missing = sorted(set(current.data_vars) ^ set(new.data_vars))
+        missing = sorted(str(v) for v in set(current.data_vars) ^ set(new.data_vars))
         if missing:
             raise StorageError(
                 f"grid {self.dataset_id}: append has different variables than the store: {missing}"

@@ -24,9 +24,8 @@ def lookup_style(storage: Storage, dataset_id: str, variable: str) -> Style:
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     if variable not in ds.data_vars:
-        raise HTTPException(
-            404, f"grid {dataset_id} has no variable {variable!r}; it has {sorted(ds.data_vars)}"
-        )
+        known = sorted(str(v) for v in ds.data_vars)
+        raise HTTPException(404, f"grid {dataset_id} has no variable {variable!r}; it has {known}")
     return style_for(ds[variable])
 
 
