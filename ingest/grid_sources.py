@@ -15,7 +15,7 @@ from ingest.base import Request
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
 
-GRID_KINDS = ("netcdf", "opendap", "griddap")
+GRID_KINDS = ("netcdf", "opendap", "griddap", "thredds")
 
 
 def griddap_url(stream: Stream) -> str:

@@ -13,6 +13,8 @@ Source kinds (`source.kind` in the registry):
   `bbox: [w, s, e, n]` and `time: [start, end]` if given.
 - `griddap`: `url` is an ERDDAP base, `dataset` the griddap id, `variables`, `time`, `bbox`
   build the `.nc` query; a `file://` base serves the recorded response at `file`.
+- `thredds`: `url` is a THREDDS `catalog.xml`; its datasets (`match`, `latest`) are read
+  through the catalog's OPeNDAP service, one commit each.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import xarray as xr
 from ingest.base import Request
 from ingest.fetch import fetch
 from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
+from ingest.grid_thredds import opendap_urls
 from ingest.raw import RawZone
 from lake.errors import LakeError, ParseError
 from lake.grids import GridStore
@@ -82,7 +85,7 @@ def open_source(
     Files and HTTP responses go through the raw zone (kept by content hash, unless the
     stream's retention says not to keep raw); OPeNDAP is read lazily, subset first.
     """
-    if stream.source.kind == "opendap":
+    if stream.source.kind in ("opendap", "thredds"):
         try:
             ds = xr.open_dataset(url)
         except Exception as exc:
@@ -95,6 +98,15 @@ def open_source(
     if stream.retention.keep_raw:
         raw_id = RawZone(storage).put(raw)
     return _open_bytes(stream.id, url, raw.body), raw_id
+
+
+def catalog_urls(stream: Stream, catalog_url: str, client: Any | None = None) -> list[str]:
+    """The OPeNDAP URLs a THREDDS catalog lists for a `thredds` stream."""
+    raw = fetch(stream.id, Request(url=catalog_url, label="catalog"), client=client)
+    if raw is None:  # pragma: no cover - no validators are sent
+        raise ParseError(source=stream.id, url=catalog_url, what="catalog answered 304")
+    p = stream.source.params
+    return opendap_urls(stream.id, catalog_url, raw.body, p.get("match"), p.get("latest"))
 
 
 def subset(ds: xr.Dataset, params: dict[str, Any]) -> xr.Dataset:
@@ -259,6 +271,8 @@ def ingest_grid(storage: Storage, stream: Stream, client: Any | None = None) -> 
     read and checked before the first write, so a bad file changes nothing.
     """
     urls = source_urls(stream)
+    if stream.source.kind == "thredds":
+        urls = catalog_urls(stream, urls[0], client)
     prepared: list[tuple[str, xr.Dataset]] = []
     for url in urls:
         ds, raw_id = open_source(storage, stream, url, client)
