@@ -149,7 +149,7 @@ class LakeClient(BaseCoreClient):
         return c
 
     # -- collections -------------------------------------------------------------------------
-    def all_collections(self, **kwargs: Any) -> dict[str, Any]:
+    def all_collections(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         request: Request = kwargs["request"]
         published = self.index.published()
         base = _base(request)
@@ -163,14 +163,14 @@ class LakeClient(BaseCoreClient):
             ],
         }
 
-    def get_collection(self, collection_id: str, **kwargs: Any) -> dict[str, Any]:
+    def get_collection(self, collection_id: str, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         """Any collection by id, drafts too: a provider reviews a draft at its address."""
         self.index.refresh()
         if collection_id not in self.index.collections:
             raise NotFoundError(f"no collection {collection_id!r}")
         return self._collection(self.index.collections[collection_id], kwargs["request"])
 
-    def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> dict[str, Any]:
+    def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         page = self.index.search(
             collections=[collection_id], ids=[item_id], include_unpublished=True, limit=1
         )
@@ -178,7 +178,7 @@ class LakeClient(BaseCoreClient):
             raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}")
         return self._item(page.items[0], kwargs["request"])
 
-    def item_collection(
+    def item_collection(  # type: ignore[override]
         self,
         collection_id: str,
         bbox: Any = None,
@@ -204,7 +204,7 @@ class LakeClient(BaseCoreClient):
         )
 
     # -- search ----------------------------------------------------------------------------
-    def get_search(self, **kwargs: Any) -> dict[str, Any]:
+    def get_search(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         request: Request = kwargs.pop("request")
         args = {
             "collections": kwargs.get("collections"),
@@ -220,7 +220,7 @@ class LakeClient(BaseCoreClient):
         }
         return self._search(request, args)
 
-    def post_search(self, search_request: BaseSearchPostRequest, **kwargs: Any) -> dict[str, Any]:
+    def post_search(self, search_request: BaseSearchPostRequest, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         request: Request = kwargs["request"]
         body = search_request.model_dump(exclude_none=True, by_alias=True)
         args = {

@@ -17,12 +17,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pystac
 from pystac.extensions.datacube import DatacubeExtension
 from pystac.extensions.table import TableExtension
-from pystac.extensions.xarray_assets import XarrayAssetsExtension
+from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
 
 from lake.registry import Kind, Stream
 from lake.storage import Storage
@@ -351,7 +351,7 @@ def _station_item(stream: Stream, st: StationExtent, storage: Storage) -> pystac
     )
     item.add_asset("observations", asset)
     TableExtension.ext(item, add_if_missing=True)
-    TableExtension.ext(asset).columns = _table_columns()
+    TableExtension.ext(asset).columns = _table_columns()  # type: ignore[assignment]
     item.add_asset(
         "csv",
         pystac.Asset(
@@ -477,7 +477,9 @@ def _layer_item(stream: Stream, layer: LayerExtent) -> pystac.Item:
     table = TableExtension.ext(item, add_if_missing=True)
     table.row_count = layer.features
     table.primary_geometry = "geometry"
-    TableExtension.ext(asset).columns = [{"name": c} for c in [*layer.columns, "geometry"]]
+    # pystac stores what it is given; Column objects would not serialize, dicts do.
+    layer_columns: Any = [{"name": c} for c in [*layer.columns, "geometry"]]
+    TableExtension.ext(asset).columns = layer_columns
     item.add_asset(
         "geojson",
         pystac.Asset(
@@ -505,10 +507,10 @@ def build_collection(
     bbox = _union_bbox(i.bbox for i in items if i.bbox) or _registry_bbox(stream) or _WORLD
     starts = [i.common_metadata.start_datetime or i.datetime for i in items]
     ends = [i.common_metadata.end_datetime or i.datetime for i in items]
-    starts = [t for t in starts if t is not None]
-    ends = [t for t in ends if t is not None]
-    start = min(starts) if starts else _when(stream.source.params.get("start"))
-    end = max(ends) if ends else _when(stream.source.params.get("end"))
+    starts_known: list[datetime] = [t for t in starts if t is not None]
+    ends_known: list[datetime] = [t for t in ends if t is not None]
+    start = min(starts_known) if starts_known else _when(stream.source.params.get("start"))
+    end = max(ends_known) if ends_known else _when(stream.source.params.get("end"))
     if start is None and end is None:
         start = datetime(1970, 1, 1, tzinfo=UTC)
     taxa = _taxa(stream)
@@ -591,7 +593,7 @@ def _collection_assets(
         )
         collection.add_asset("observations", asset)
         TableExtension.ext(collection, add_if_missing=True)
-        TableExtension.ext(asset).columns = _table_columns()
+        TableExtension.ext(asset).columns = _table_columns()  # type: ignore[assignment]
     for grid in grids[:1]:
         asset = pystac.Asset(
             href=grid.url,
@@ -600,7 +602,7 @@ def _collection_assets(
             roles=["data"],
         )
         collection.add_asset("zarr", asset)
-        xa = XarrayAssetsExtension.ext(asset, add_if_missing=True)
+        xa = cast(AssetXarrayAssetsExtension, XarrayAssetsExtension.ext(asset, add_if_missing=True))
         xa.open_kwargs = {"engine": "zarr", "consolidated": False, "chunks": {}}
         if storage.is_s3:
             xa.storage_options = {"anon": False}
