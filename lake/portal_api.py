@@ -251,6 +251,25 @@ def router(ctx: ServerContext) -> APIRouter:
             "qc": table.column("qc_agg").to_pylist(),
         }
 
+    @api.get("/layers")
+    def layers() -> list[dict[str, Any]]:
+        """GIS vector layers (lake.layers) the map can overlay, with their GeoJSON URL."""
+        try:
+            module = importlib.import_module("lake.layers")
+        except ModuleNotFoundError:
+            return []
+        return [
+            {
+                "id": info.layer_id,
+                "title": info.title or info.layer_id,
+                "bbox": list(info.bbox),
+                "features": info.features,
+                "geometry_types": list(info.geometry_types),
+                "url": f"/data/layers/{info.layer_id}.geojson",
+            }
+            for info in module.list_layers(ctx.storage)
+        ]
+
     @api.get("/grids")
     def grids() -> list[dict[str, Any]]:
         """Grid layers for the map: tile URL template (with {time}) and the times to slide over."""

@@ -177,6 +177,30 @@ async function loadGrids() {
   slider.addEventListener("input", show);
 }
 
+async function loadLayers() {
+  try { state.layers = await getJSON("/api/layers"); } catch { state.layers = []; }
+  if (!state.layers.length) return;
+  document.getElementById("layer-panel").hidden = false;
+  const list = document.getElementById("layer-list");
+  for (const layer of state.layers) {
+    const box = el("input", { type: "checkbox", "data-layer": layer.id });
+    box.addEventListener("change", async () => {
+      const id = `layer-${layer.id}`;
+      if (!box.checked) {
+        for (const suffix of ["-fill", "-line"]) if (map.getLayer(id + suffix)) map.removeLayer(id + suffix);
+        if (map.getSource(id)) map.removeSource(id);
+        return;
+      }
+      map.addSource(id, { type: "geojson", data: await getJSON(layer.url) });
+      map.addLayer({ id: `${id}-fill`, type: "fill", source: id, paint: { "fill-color": "#c8b88a", "fill-opacity": 0.35 } }, "stations");
+      map.addLayer({ id: `${id}-line`, type: "line", source: id, paint: { "line-color": "#7a6a3a", "line-width": 1 } }, "stations");
+      const [w, s, e, n] = layer.bbox;
+      map.fitBounds([[w, s], [e, n]], { padding: 40, duration: 0 });
+    });
+    list.append(el("li", {}, el("label", {}, box, ` ${layer.title} (${layer.features} features)`)));
+  }
+}
+
 async function search(q) {
   const list = document.getElementById("dataset-list");
   const found = await getJSON(`/api/datasets?q=${encodeURIComponent(q)}`);
@@ -288,7 +312,7 @@ map.on("load", async () => {
   map.on("mouseleave", "stations", () => { map.getCanvas().style.cursor = ""; });
   refresh();
   fitStations();
-  await Promise.all([search(""), loadGrids()]);
+  await Promise.all([search(""), loadGrids(), loadLayers()]);
   map.once("idle", () => { state.ready = true; });
   map.triggerRepaint();
   await route();

@@ -147,3 +147,15 @@ def test_empty_result_is_erddap_404(client: httpx.Client) -> None:
     r = client.get(f"/erddap/tabledap/{DATASET}.csv?time&time>=2030-01-01")
     assert r.status_code == 404
     assert "Your query produced no matching results" in r.text
+
+
+def test_order_by_min_limit_descending_and_relative_time(client: httpx.Client) -> None:
+    base = "/erddap/tabledap/rt-buoys.json?station,time,sea_water_temperature"
+    rows = client.get(f'{base}&orderByMin("station,time")').json()["table"]["rows"]
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows) and len(rows) == 3
+    rows = client.get(f'{base}&orderByLimit("station,2")').json()["table"]["rows"]
+    assert len(rows) == 6
+    rows = client.get(f'{base}&orderByDescending("time")').json()["table"]["rows"]
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+    rows = client.get(f"{base}&time>=now-1hour").json()["table"]["rows"]
+    assert {r[0] for r in rows} == {"urn:ioos:station:test:fresh"}

@@ -167,3 +167,23 @@ def test_grid_layer_with_time_slider(page: Any) -> None:
     assert page.inner_text("#grid-time-label").startswith("2016-06")
     shot(page, "portal-grid")
     assert page.errors == []
+
+
+def test_gis_layer_overlay(page: Any) -> None:
+    page.wait_for_selector("#layer-panel:not([hidden])", timeout=10_000)
+    page.check("input[data-layer='ca-state']")
+    page.wait_for_function(
+        "window.coastlake.map.getLayer('layer-ca-state-fill') &&"
+        " window.coastlake.map.isSourceLoaded('layer-ca-state')",
+        timeout=30_000,
+    )
+    page.evaluate(
+        "new Promise(r => { const m = window.coastlake.map;"
+        " m.once('idle', r); m.triggerRepaint(); })"
+    )
+    drawn = page.evaluate(
+        "window.coastlake.map.queryRenderedFeatures({layers: ['layer-ca-state-fill']}).length"
+    )
+    assert drawn >= 1
+    shot(page, "portal-gis-layer")
+    assert page.errors == []
