@@ -110,6 +110,7 @@ def test_free_text_search(stac_server: str) -> None:
 def test_pagination_walks_every_item(stac_server: str) -> None:
     client = Client.open(stac_server + "/")
     assert len(list(client.search(limit=1).items())) == 4  # 2 stations, 1 grid, 1 layer
+    assert _ids(client.search(ids=["wmo-44029"])) == {("ndbc-44029-ocean", "wmo-44029")}
 
 
 def test_one_search_finds_station_series_and_grids(stac_server: str) -> None:
