@@ -15,7 +15,7 @@ as YYYYMMDDHHMM, or `recent` for the real-time request) and
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -177,7 +177,7 @@ class Coops:
                 if since is None:
                     spans = [None]
                 else:
-                    end = utc(until) if until is not None else datetime.now(since.tzinfo)
+                    end = utc(until) if until is not None else datetime.now(UTC)
                     length = MAX_WINDOW.get(product, SIX_MINUTE_WINDOW)
                     if params.get("interval") == "h":
                         length = timedelta(days=365)
