@@ -409,12 +409,29 @@ class GridStore:
             return run
         return xr.concat([older, run], dim=time_dim, data_vars="minimal", coords="minimal")
 
-    def expire(self, older_than: datetime) -> int:
-        """Forget commits older than a date (Icechunk expiry + garbage collection)."""
+    def expire(self, older_than: datetime) -> tuple[int, int]:
+        """Forget commits older than `older_than` and delete the objects only they used.
+
+        This is what finally frees the storage of superseded runs and replaced data: until
+        then every earlier version stays readable (time travel). Returns (commits expired,
+        objects deleted).
+        """
         repo = self.repo()
         expired = repo.expire_snapshots(older_than)
-        repo.garbage_collect(older_than)
-        return len(expired)
+        summary = repo.garbage_collect(older_than)
+        deleted = int(
+            getattr(summary, "chunks_deleted", 0)
+            + getattr(summary, "manifests_deleted", 0)
+            + getattr(summary, "snapshots_deleted", 0)
+        )
+        log.info(
+            "grid %s: expired %d commits older than %s, deleted %d objects",
+            self.dataset_id,
+            len(expired),
+            older_than,
+            deleted,
+        )
+        return len(expired), deleted
 
     # -- description ------------------------------------------------------------------------
     def info(self) -> GridInfo:

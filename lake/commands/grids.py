@@ -82,6 +82,28 @@ def grid_history(dataset_id: str, root: Root = None) -> None:
         out.print(f"{h['id']}  {h['written_at']:%Y-%m-%d %H:%M:%S}  {h['message']}")
 
 
+@grid_app.command("expire")
+def grid_expire(
+    dataset_id: str,
+    days: Annotated[float, typer.Option(help="Forget versions older than this many days.")] = 7,
+    root: Root = None,
+) -> None:
+    """Drop old versions of a grid for good (frees superseded runs' storage)."""
+    from datetime import UTC, datetime, timedelta
+
+    from lake.cli import console, fail
+    from lake.errors import LakeError
+    from lake.grids import GridStore
+
+    try:
+        commits, objects = GridStore(_storage(root), dataset_id).expire(
+            datetime.now(UTC) - timedelta(days=days)
+        )
+    except LakeError as exc:
+        raise fail(exc) from None
+    console.print(f"{dataset_id}: {commits} old versions expired, {objects} objects deleted")
+
+
 @grid_app.command("preview")
 def grid_preview(
     dataset_id: str,

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,23 @@ def test_model_runs_best_estimate_and_superseded_dropped(
     run = store.open(group="runs/20161028T120000Z")
     assert run.forecast_reference_time.attrs["standard_name"] == "forecast_reference_time"
     assert run.sizes["time"] == 10
+
+
+def test_expire_frees_superseded_runs(local_settings: Settings, tmp_path: Path) -> None:
+    storage = Storage.from_settings(local_settings)
+    for start, ref in ((0, "2016-10-18T12:00"), (5, "2016-10-23T12:00")):
+        path = _runs_source(tmp_path, start, start + 10, f"run{start}.nc")
+        ingest_grid(storage, grid_stream("model", path, category="model", reference_time=ref))
+    store = GridStore(storage, "model")
+    first = store.history()[-2]["id"]  # the commit of the first run
+    assert store.open(snapshot=first).sizes["time"] == 10  # time travel still works
+    chunks = Path(local_settings.root) / "grids" / "model" / "chunks"
+    before = sum(1 for _ in chunks.rglob("*"))
+    commits, deleted = store.expire(datetime.now(UTC) + timedelta(seconds=1))
+    assert commits >= 2 and deleted > 0
+    assert sum(1 for _ in chunks.rglob("*")) < before
+    best = GridStore(storage, "model").open()
+    assert best.sizes["time"] == 15 and store.runs() == ["20161023T120000Z"]
 
 
 def test_model_runs_kept_when_retention_says_so(local_settings: Settings, tmp_path: Path) -> None:
