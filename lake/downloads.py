@@ -66,7 +66,8 @@ def station_rows(
 ) -> pa.Table:
     """Long rows of a dataset (optionally one station), subset by time and variable."""
     view = "observations_all" if include_flagged else "observations"
-    where, params = ["dataset_id = ?"], [dataset_id]
+    where: list[str] = ["dataset_id = ?"]
+    params: list[Any] = [dataset_id]
     if station_id:
         where.append("station_id = ?")
         params.append(station_id)

@@ -191,7 +191,7 @@ def to_nccf(table: pa.Table, columns: list[Column], meta: dict[str, Any]) -> byt
                 else:
                     var = nc.createVariable(col.name, "f8", (dim,), fill_value=np.nan)
                     var[:] = series.to_numpy(dtype="float64")
-                attrs = dict(col.attrs)
+                attrs: dict[str, Any] = dict(col.attrs)
                 if col.units:
                     attrs["units"] = col.units
                 if col.kind == "flag":

@@ -54,7 +54,9 @@ def split_query(raw_query: str) -> list[str]:
     happens after decoding, and a quoted value may still contain '&'.
     """
     text = unquote(raw_query or "")
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for ch in text:
         if ch == "&" and not quoted:
             parts.append("".join(current))

@@ -146,9 +146,9 @@ def _search_matches(d: DatasetSummary, params: dict[str, str]) -> bool:
         raw = params.get(key, "(ANY)")
         if raw in ("(ANY)", ""):
             continue
-        limit = parse_time(raw, key)
+        when = parse_time(raw, key)
         value = getattr(d, attr)
-        if value is None or (value - limit).total_seconds() * sign < 0:
+        if value is None or (value - when).total_seconds() * sign < 0:
             return False
     return True
 
