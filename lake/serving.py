@@ -10,10 +10,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +25,7 @@ from lake.settings import Settings
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Dataset ids as the registry allows them; anything else (slashes, dots, `..`) is refused
 #: before it can reach a path or a query.
@@ -72,6 +73,7 @@ class ServerContext:
     _views_lock: threading.Lock = field(default_factory=threading.Lock)
     _views_at: float = -1.0
     _base: duckdb.DuckDBPyConnection | None = None
+    _memo: dict[Any, tuple[float, Any]] = field(default_factory=dict)
     #: Views are re-pointed at the newest table versions at most this often.
     refresh_s: float = 1.0
 
@@ -117,6 +119,17 @@ class ServerContext:
             return self.lake.sql(query, params)
         finally:
             cursor.close()
+
+    def memo(self, key: Any, ttl_s: float, compute: Callable[[], T]) -> T:
+        """`compute()`, remembered for `ttl_s` seconds: metadata that every request needs (a
+        dataset's columns) but that changes only when new variables are harvested."""
+        now = time.monotonic()
+        hit = self._memo.get(key)
+        if hit is not None and now - hit[0] < ttl_s:
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute()
+        self._memo[key] = (now, value)
+        return value
 
     def stream(self, dataset_id: str) -> Stream | None:
         """The registry entry of a dataset, or None for data not (or no longer) registered."""

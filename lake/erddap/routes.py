@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Largest tabledap answer; larger requests are refused with advice to narrow them.
 MAX_ROWS = 1_000_000
+#: How long a dataset's list of variables is reused before it is read from the lake again.
+COLUMNS_TTL_S = 10.0
 INFO_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "html": "text/html"}
 SEARCH_COLUMNS = [
     "griddap",
@@ -76,7 +78,9 @@ def tabledap_answer(
 ) -> tuple[bytes, str, int]:
     """Run a tabledap request; returns (body, media type, rows)."""
     check_dataset_id(dataset_id)
-    table: DatasetColumns = dataset_columns(ctx, dataset_id)
+    table: DatasetColumns = ctx.memo(
+        ("columns", dataset_id), COLUMNS_TTL_S, lambda: dataset_columns(ctx, dataset_id)
+    )
     query = parse_query(raw_query, table)
     sql, params = compile_query(query, table, MAX_ROWS)
     result = ctx.sql(sql, params)
