@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,7 +181,14 @@ class GridStore:
         self._repo: icechunk.Repository | None = None
 
     # -- repository -------------------------------------------------------------------------
+    def _absent_locally(self) -> bool:
+        """A local repository that is not there: checked first, because opening Icechunk's
+        local storage creates the folder, and a reader asking for a wrong id must not."""
+        return not self.storage.is_s3 and not os.path.isdir(self.url)
+
     def exists(self) -> bool:
+        if self._absent_locally():
+            return False
         try:
             return bool(icechunk.Repository.exists(icechunk_storage(self.storage, self.dataset_id)))
         except Exception as exc:  # an unreachable bucket is a storage fault, not "missing"
@@ -190,6 +198,8 @@ class GridStore:
         """The repository; created on first write, NotFound for readers if it is absent."""
         if self._repo is not None:
             return self._repo
+        if not create and self._absent_locally():
+            raise NotFound(f"no grid {self.dataset_id!r} in the lake (looked in {self.url})")
         ic_storage = icechunk_storage(self.storage, self.dataset_id)
         try:
             if icechunk.Repository.exists(ic_storage):

@@ -53,8 +53,11 @@ def _times(info: GridInfo, storage: Storage) -> list[str]:
     return [pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ") for t in ds["time"].values]
 
 
-def capabilities(storage: Storage, base_url: str) -> str:
-    """The WMS 1.3.0 capabilities document listing every grid variable as a layer."""
+def capabilities(storage: Storage, base_url: str, version: str = "1.3.0") -> str:
+    """The WMS capabilities document (1.3.0, or 1.1.1 for older clients), one layer per
+    grid variable."""
+    if version.startswith("1.1"):
+        return capabilities_111(storage, base_url)
     from lake.grids import GridStore
 
     href = quoteattr(base_url + "?")
@@ -139,6 +142,56 @@ def capabilities(storage: Storage, base_url: str) -> str:
     )
 
 
+def capabilities_111(storage: Storage, base_url: str) -> str:
+    """WMS 1.1.1 (OWSLib's default, older desktop GIS): SRS, LatLonBoundingBox, Extent."""
+    from lake.grids import GridStore
+
+    href = quoteattr(base_url + "?")
+    op = (
+        "<DCPType><HTTP><Get><OnlineResource "
+        f'xmlns:xlink="http://www.w3.org/1999/xlink" xlink:type="simple" xlink:href={href}/>'
+        "</Get></HTTP></DCPType>"
+    )
+    layers = []
+    for g in list_grids(storage):
+        if g.bbox is None:
+            continue
+        w, s, e, n = g.bbox
+        ds = GridStore(storage, g.dataset_id).open()
+        times = _times(g, storage)
+        for v in g.variables:
+            style = style_for(ds[v.name])
+            dims = ""
+            if times and "time" in v.dims:
+                dims = (
+                    '<Dimension name="time" units="ISO8601"/>'
+                    f'<Extent name="time" default="{times[-1]}" nearestValue="1">'
+                    f"{','.join(times)}</Extent>"
+                )
+            title = v.long_name or v.standard_name or v.name
+            layers.append(
+                f'<Layer queryable="0"><Name>{escape(g.dataset_id)}:{escape(v.name)}</Name>'
+                f"<Title>{escape(str(title))} ({escape(g.dataset_id)})</Title>"
+                f'<LatLonBoundingBox minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
+                f'<BoundingBox SRS="EPSG:4326" minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
+                f"{dims}<Style><Name>default</Name><Title>{escape(style.colormap)} "
+                f"{style.vmin:g} to {style.vmax:g}</Title></Style></Layer>"
+            )
+    srs = "".join(f"<SRS>{c}</SRS>" for c in ("EPSG:4326", "EPSG:3857"))
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<WMT_MS_Capabilities version="1.1.1">'
+        "<Service><Name>OGC:WMS</Name><Title>coastlake grids</Title>"
+        f'<OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href={href}/>'
+        "</Service><Capability><Request>"
+        f"<GetCapabilities><Format>application/vnd.ogc.wms_xml</Format>{op}</GetCapabilities>"
+        f"<GetMap><Format>image/png</Format>{op}</GetMap>"
+        "</Request><Exception><Format>application/vnd.ogc.se_xml</Format></Exception>"
+        f"<Layer><Title>coastlake grids</Title>{srs}{''.join(layers)}</Layer>"
+        "</Capability></WMT_MS_Capabilities>"
+    )
+
+
 def _legend_href(base_url: str, style: object) -> str:
     root = base_url.rsplit("/wms", 1)[0]
     return f"{root}/tiles/colorMaps/{getattr(style, 'colormap', 'viridis')}?f=png"
@@ -198,7 +251,8 @@ def wms_router(storage: Storage) -> APIRouter:
         try:
             if req == "getcapabilities":
                 base = str(request.url).split("?", 1)[0]
-                return Response(capabilities(storage, base), media_type=XML)
+                version = params.get("version", "1.3.0")
+                return Response(capabilities(storage, base, version), media_type=XML)
             if req == "getmap":
                 map_request = parse_getmap(params)
                 try:

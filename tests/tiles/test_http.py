@@ -241,3 +241,33 @@ def test_tiles_module_is_the_server_contract() -> None:
 
     assert callable(tiles.mount)
     assert Path(tiles.__file__).parent.name == "tiles"
+
+
+def test_wms_111_for_older_clients(served: str, source: xr.Dataset) -> None:
+    wms = WebMapService(f"{served}/wms", version="1.1.1", timeout=60)
+    assert wms.version == "1.1.1"
+    layer = wms["mw-sst:sst"]
+    assert layer.boundingBoxWGS84 == pytest.approx((-150.0, 30.0, -149.0, 31.0))
+    half = 0.0125 / 2
+    img = wms.getmap(
+        layers=["mw-sst:sst"],
+        styles=[""],
+        srs="EPSG:4326",
+        bbox=(-150 - half, 30 - half, -149 + half, 31 + half),  # 1.1.1: always lon/lat
+        size=(81, 81),
+        format="image/png",
+        time=DAY_ISO,
+    )
+    pixels = rgba(img.read())
+    values = source.sst.isel(time=DAY).values[::-1, :]
+    assert (pixels[np.isnan(values)][:, 3] == 0).all()
+    r, c = np.argwhere(np.isfinite(values))[0]
+    assert colour_matches(pixels[r, c], float(values[r, c]))
+
+
+def test_unknown_grid_request_creates_nothing(tmp_path: Path) -> None:
+    storage = Storage.from_settings(Settings(root=str(tmp_path / "lake")))
+    with serve(create_app(storage)) as base:
+        r = httpx.get(f"{base}/tiles/ghost/info", params={"variable": "sst"})
+    assert r.status_code == 404
+    assert not (tmp_path / "lake" / "grids" / "ghost").exists()
