@@ -33,6 +33,7 @@ import xarray as xr
 
 from ingest.base import Request
 from ingest.fetch import fetch
+from ingest.grid_roms import is_roms, regrid_roms
 from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
 from ingest.grid_thredds import opendap_urls
 from ingest.raw import RawZone
@@ -145,7 +146,8 @@ def check_servable(stream_id: str, ds: xr.Dataset, url: str = "") -> None:
                 "curvilinear model grid: latitude/longitude are 2-D "
                 f"({', '.join(sorted(set(two_d)))}) and there are no 1-D latitude/longitude "
                 "dimensions; the lake serves regular lat/lon grids only. Regrid it "
-                "to a regular grid first (e.g. xESMF or the provider's regular product)"
+                "to a regular grid first (for ROMS files set `source.regrid: true`; or use "
+                "xESMF or the provider's regular product)"
             ),
         )
     mesh = [d for d in ds.dims if str(d) in ("node", "nele", "elem", "face", "nMesh2_face")]
@@ -168,6 +170,8 @@ def check_servable(stream_id: str, ds: xr.Dataset, url: str = "") -> None:
 
 def normalize(stream: Stream, ds: xr.Dataset, url: str = "") -> xr.Dataset:
     """The grid as the lake stores it (see the module docstring); raises ParseError."""
+    if stream.source.params.get("regrid") and is_roms(ds):
+        ds = regrid_roms(stream.id, ds, url)
     check_servable(stream.id, ds, url)
     lat = next(n for n in LAT_NAMES if n in ds.dims)
     lon = next(n for n in LON_NAMES if n in ds.dims)
