@@ -41,7 +41,7 @@ def harvest_layer_stream(storage: Storage, stream: Stream) -> list[HarvestRecord
             finished_at=datetime.now(UTC),
             status="ok",
             rows_in=info.features,
-            rows_added=info.features,
+            rows_added=0,  # not observation rows: features are counted in rows_in
         )
     except LakeError as exc:
         log.error("stream=%s layer ingest failed: %s", stream.id, exc)

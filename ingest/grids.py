@@ -342,7 +342,7 @@ def harvest_grid_stream(storage: Storage, stream: Stream) -> list[HarvestRecord]
             finished_at=datetime.now(UTC),
             status="ok" if result.times_added else "unchanged",
             rows_in=result.times_added,
-            rows_added=result.times_added,
+            rows_added=0,  # not observation rows: time steps are counted in rows_in
         )
     except LakeError as exc:
         log.error("stream=%s grid ingest failed: %s", stream.id, exc)
