@@ -8,13 +8,16 @@ of "now".
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import attr
 import numpy as np
 import xarray as xr
-from titiler.xarray.io import Reader
+from rio_tiler.io.xarray import XarrayReader
+from titiler.xarray.io import Reader, get_variable
 
 from lake.grids import GridStore
 from lake.storage import Storage
@@ -52,6 +55,34 @@ def default_selectors(ds: xr.Dataset, variable: str, sel: list[str] | None) -> l
     return sel
 
 
+#: Prepared (sliced, CRS-tagged, loaded) variables by (dataset object, variable, selectors).
+_PREPARED: OrderedDict[tuple[int, str, tuple[str, ...]], tuple[xr.Dataset, xr.DataArray]] = (
+    OrderedDict()
+)
+_PREPARED_LOCK = threading.Lock()
+MAX_PREPARED = 16
+#: Variables up to this size are held in memory between requests; larger ones stay lazy.
+MAX_LOADED_BYTES = 64 * 2**20
+
+
+def prepared_variable(ds: xr.Dataset, variable: str, sel: list[str]) -> xr.DataArray:
+    """titiler's `get_variable` result, cached per opened dataset (= per snapshot)."""
+    key = (id(ds), variable, tuple(sel))
+    with _PREPARED_LOCK:
+        hit = _PREPARED.get(key)
+        if hit is not None and hit[0] is ds:
+            _PREPARED.move_to_end(key)
+            return hit[1]
+    da = get_variable(ds, variable, sel=sel)
+    if da.nbytes <= MAX_LOADED_BYTES:
+        da = da.load()
+    with _PREPARED_LOCK:
+        _PREPARED[key] = (ds, da)
+        while len(_PREPARED) > MAX_PREPARED:
+            _PREPARED.popitem(last=False)
+    return da
+
+
 def make_reader(storage: Storage) -> type[Reader]:
     """A Reader class bound to one lake (attrs subclass, as titiler expects)."""
     opener_fn = make_opener(storage)
@@ -61,9 +92,13 @@ def make_reader(storage: Storage) -> type[Reader]:
         opener: Callable[..., xr.Dataset] = attr.ib(default=opener_fn)
 
         def __attrs_post_init__(self) -> None:
-            ds = self.opener(self.src_path, group=self.group)
-            self.sel = default_selectors(ds, self.variable, self.sel)
-            super().__attrs_post_init__()
+            # titiler's Reader opens the dataset and slices the variable on every request;
+            # here both come from caches keyed by the Icechunk snapshot, so a warm tile only
+            # clips and warps an in-memory array.
+            self.ds = self.opener(self.src_path, group=self.group)
+            self.sel = default_selectors(self.ds, self.variable, self.sel)
+            self.input = prepared_variable(self.ds, self.variable, self.sel)
+            XarrayReader.__attrs_post_init__(self)
 
         def close(self) -> None:
             """The dataset is shared through the lake's open cache; nothing to close."""
