@@ -19,9 +19,27 @@ HARVESTERS: dict[str, type] = {
 }
 
 
+#: A catalog-only reference to a feed hosted elsewhere: described in STAC, never harvested.
+EXTERNAL_KIND = "external"
+
+
+def _grid_kinds() -> dict[str, type]:
+    # Imported on demand: grid sources pull in xarray and Icechunk, which a time-series
+    # harvest does not need.
+    from ingest.grid_sources import GisSource, grid_source_kinds
+
+    return {**grid_source_kinds(), GisSource.kind: GisSource}
+
+
+def is_harvested(kind: str) -> bool:
+    """False for catalog-only streams (`source.kind: external`)."""
+    return kind != EXTERNAL_KIND
+
+
 def get_harvester(kind: str) -> Harvester:
     """The harvester for a source kind; ConfigError listing the known kinds if unknown."""
-    try:
-        return HARVESTERS[kind]()  # type: ignore[no-any-return]
-    except KeyError:
-        raise ConfigError(f"source kind {kind!r} unknown; known: {sorted(HARVESTERS)}") from None
+    found = HARVESTERS.get(kind) or _grid_kinds().get(kind)
+    if found is None:
+        known = sorted({*HARVESTERS, *_grid_kinds(), EXTERNAL_KIND})
+        raise ConfigError(f"source kind {kind!r} unknown; known: {known}")
+    return found()  # type: ignore[no-any-return]

@@ -89,12 +89,13 @@ def check(
     ] = None,
 ) -> None:
     """Validate the stream registry and every stream's source settings."""
-    from ingest.kinds import get_harvester
+    from ingest.kinds import get_harvester, is_harvested
 
     reg = open_registry(registry)
     try:
         for stream in reg.streams:
-            get_harvester(stream.source.kind).requests(stream, None, None)
+            if is_harvested(stream.source.kind):
+                get_harvester(stream.source.kind).requests(stream, None, None)
     except LakeError as exc:
         raise fail(exc) from None
     console.print(f"{reg.path}: {len(reg.streams)} streams, all valid")

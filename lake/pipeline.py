@@ -10,6 +10,7 @@ import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.harvest import HarvestOptions, harvest_streams
+from ingest.kinds import is_harvested
 from lake.records import HarvestRecord
 from lake.registry import Registry, Stream
 from lake.storage import Storage
@@ -70,7 +71,8 @@ def run_harvest(
     progress: bool = True,
 ) -> list[HarvestRecord]:
     """Harvest `streams` with QC and post-harvest steps; shows a progress bar."""
-    streams = list(streams)
+    # External feeds are catalog entries only: nothing to fetch.
+    streams = [s for s in streams if is_harvested(s.source.kind)]
     others = [s for s in streams if s.kind.value in KIND_HARVESTS]
     streams = [s for s in streams if s.kind.value not in KIND_HARVESTS]
 
