@@ -29,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
-out = Console()
+# Piped output (files, logs, tests) gets wide tables instead of 80-column truncation.
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def setup_logging(verbose: bool = False) -> None:

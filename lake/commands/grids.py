@@ -251,24 +251,8 @@ def status_section(lk: Any, registry: Any) -> None:
     out.print(layer_table(storage))
 
 
-def register_source_kinds() -> None:
-    """Name the grid and GIS source kinds in `ingest.kinds.HARVESTERS` (for `lake check`)."""
-    from ingest.grid_sources import GisSource, grid_source_kinds
-    from ingest.kinds import HARVESTERS
-
-    for kind, cls in {**grid_source_kinds(), GisSource.kind: GisSource}.items():
-        HARVESTERS.setdefault(kind, cls)
-
-
 def register(app: typer.Typer) -> None:
-    import sys
-
     from lake.cli import STATUS_SECTIONS
-
-    # Loading the harvester registry costs seconds, so only `lake check` (which validates
-    # every stream through it) pays for it; the harvest routes grids by kind itself.
-    if "check" in sys.argv[1:]:
-        register_source_kinds()
 
     app.add_typer(grid_app, name="grid")
     app.add_typer(layer_app, name="layer")
