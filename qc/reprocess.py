@@ -117,7 +117,7 @@ def dask_client(address: str | None = None, workers: int = 2) -> Iterator[object
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             host="127.0.0.1",
         ) as cluster,
         Client(cluster) as client,

@@ -192,7 +192,7 @@ def test_reprocess_a_window_changes_only_that_window(tmp_path: Path) -> None:
     times = rows["time"].to_pylist()
     since, until = times[1000], times[1400]
     with (
-        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         result = reprocess(storage, new, since, until, client=client)
