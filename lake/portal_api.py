@@ -1,8 +1,8 @@
 """The JSON the portal page reads: stations with their real-time state, datasets, series.
 
-Station states come from `qc.status.station_states(lk, now)` when the QC package provides it;
-until then the same rule is computed here: active while the newest value is under 4 hours old,
-stale (a grey dot) until a week, offline after (off the real-time map, still on the historical).
+Station states come from `qc.status.station_states(lk, now)`: active while the newest value
+is under 4 hours old, stale (a grey dot) until a week, offline after (off the real-time map,
+still on the historical).
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -20,94 +19,18 @@ from lake.erddap.datasets import DatasetSummary, find_dataset, list_datasets
 from lake.errors import NotFound
 from lake.metrics import qc_summary
 from lake.serving import RequestError, ServerContext, check_dataset_id, check_station_id
+from qc.status import StationState
+from qc.status import station_states as qc_station_states
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(hours=4)
-OFFLINE_AFTER = timedelta(days=7)
 MAX_SERIES_POINTS = 200_000
 
 
-@dataclass(frozen=True, slots=True)
-class StationState:
-    """What the real-time map draws for one station (same fields as qc.status's objects)."""
-
-    dataset_id: str
-    station_id: str
-    name: str | None
-    lon: float | None
-    lat: float | None
-    last_time: datetime | None
-    last_values: dict[str, float | None] = field(default_factory=dict)
-    state: str = "offline"
-
-
-def classify(last_time: datetime | None, now: datetime) -> str:
-    """active | stale | offline by the 4-hour and 1-week rules (R11)."""
-    if last_time is None:
-        return "offline"
-    age = now - last_time
-    if age <= STALE_AFTER:
-        return "active"
-    if age <= OFFLINE_AFTER:
-        return "stale"
-    return "offline"
-
-
-def _fallback_states(ctx: ServerContext, now: datetime) -> list[StationState]:
-    rows = ctx.sql(
-        """
-        WITH last AS (
-            SELECT dataset_id, station_id, max(time) AS last_time,
-                   arg_max(lon, time) AS lon, arg_max(lat, time) AS lat
-            FROM observations_all GROUP BY ALL
-        ),
-        latest AS (
-            SELECT o.dataset_id, o.station_id,
-                   list(struct_pack(variable := o.variable, value := o.value)) AS vals
-            FROM observations o JOIN last l
-              ON o.dataset_id = l.dataset_id AND o.station_id = l.station_id
-             AND o.time = l.last_time
-            GROUP BY ALL
-        )
-        SELECT l.*, t.vals FROM last l
-        LEFT JOIN latest t USING (dataset_id, station_id)
-        """
-    ).to_pylist()
-    meta = {}
-    try:
-        for s in ctx.sql("SELECT dataset_id, station_id, name, lon, lat FROM stations").to_pylist():
-            meta[(s["dataset_id"], s["station_id"])] = s
-    except Exception:  # no stations table yet
-        log.debug("no stations table yet")
-    out = []
-    for r in rows:
-        m = meta.get((r["dataset_id"], r["station_id"]), {})
-        values = {v["variable"]: v["value"] for v in (r["vals"] or [])}
-        out.append(
-            StationState(
-                dataset_id=r["dataset_id"],
-                station_id=r["station_id"],
-                name=m.get("name") or r["station_id"],
-                lon=m.get("lon") if m.get("lon") is not None else r["lon"],
-                lat=m.get("lat") if m.get("lat") is not None else r["lat"],
-                last_time=r["last_time"],
-                last_values=values,
-                state=classify(r["last_time"], now),
-            )
-        )
-    return out
-
-
-def station_states(ctx: ServerContext, now: datetime | None = None) -> list[Any]:
-    """Station states from qc.status when present, else from the private fallback."""
+def station_states(ctx: ServerContext, now: datetime | None = None) -> list[StationState]:
+    """Station states by the 4-hour and 1-week rules (R11), from the QC package."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    try:
-        status = importlib.import_module("qc.status")
-        fn = status.station_states
-    except (ModuleNotFoundError, AttributeError):
-        return _fallback_states(ctx, now)
-    return list(fn(ctx.lake, now=now))
+    return list(qc_station_states(ctx.lake, now=now))
 
 
 def _iso(value: datetime | None) -> str | None:

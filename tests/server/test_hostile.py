@@ -31,7 +31,7 @@ def unchanged(server: RunningServer) -> Iterator[None]:
     assert snapshot(root) == before, "the lake changed"
 
 
-def refused(r: httpx.Response, status: int | tuple[int, ...], words: str) -> None:
+def assert_refused(r: httpx.Response, status: int | tuple[int, ...], words: str) -> None:
     statuses = status if isinstance(status, tuple) else (status,)
     assert r.status_code in statuses, (r.status_code, r.text)
     assert 400 <= r.status_code < 500
@@ -50,7 +50,7 @@ def refused(r: httpx.Response, status: int | tuple[int, ...], words: str) -> Non
     ],
 )
 def test_sql_that_writes(client: httpx.Client, unchanged: None, query: str, words: str) -> None:
-    refused(client.get("/sql", params={"q": query}), (400, 403), words)
+    assert_refused(client.get("/sql", params={"q": query}), (400, 403), words)
     assert not Path("/tmp/coastlake-pwned.csv").exists()
 
 
@@ -65,7 +65,7 @@ def test_sql_that_writes(client: httpx.Client, unchanged: None, query: str, word
 )
 def test_sql_that_reads_files(client: httpx.Client, unchanged: None, query: str) -> None:
     r = client.get("/sql", params={"q": query})
-    refused(r, (400, 403), "")
+    assert_refused(r, (400, 403), "")
     assert "root:" not in r.text and "error" in r.json()
 
 
@@ -74,13 +74,13 @@ def test_sql_cannot_delta_scan_the_lake_or_raw_files(
 ) -> None:
     url = server.lake.storage.url("tables", "observations")
     r = client.get("/sql", params={"q": f"SELECT count(*) FROM delta_scan('{url}')"})
-    refused(r, (400, 403), "")
+    assert_refused(r, (400, 403), "")
     assert r.status_code in (400, 403)
 
 
 def test_sql_that_attaches(client: httpx.Client, unchanged: None) -> None:
     r = client.get("/sql", params={"q": "ATTACH '/tmp/evil.duckdb' AS evil"})
-    refused(r, 403, "only SELECT")
+    assert_refused(r, 403, "only SELECT")
     r = client.post("/sql", json={"query": "SELECT * FROM duckdb_databases() WHERE NOT internal"})
     assert r.status_code == 200
     assert [d["database_name"] for d in r.json()["rows"]] == ["memory"]
@@ -93,25 +93,25 @@ def test_sql_that_attaches(client: httpx.Client, unchanged: None) -> None:
 def test_sql_that_installs_loads_or_reconfigures(
     client: httpx.Client, unchanged: None, query: str
 ) -> None:
-    refused(client.get("/sql", params={"q": query}), 403, "only SELECT")
+    assert_refused(client.get("/sql", params={"q": query}), 403, "only SELECT")
 
 
 def test_sql_that_runs_forever_is_interrupted(client: httpx.Client, unchanged: None) -> None:
     q = "SELECT count(*) FROM range(1000000000000) a, range(1000) b"
     r = client.get("/sql", params={"q": q})
-    refused(r, 408, "time limit")
+    assert_refused(r, 408, "time limit")
     assert client.get("/sql", params={"q": "SELECT 42 AS x"}).json()["rows"] == [{"x": 42}]
 
 
 @pytest.mark.parametrize("limit", ["100000000000", "-1", "0", "lots"])
 def test_sql_huge_or_bad_limits(client: httpx.Client, unchanged: None, limit: str) -> None:
     r = client.get("/sql", params={"q": "SELECT 1", "limit": limit})
-    refused(r, 400, "limit")
+    assert_refused(r, 400, "limit")
 
 
 def test_tabledap_huge_order_limit(client: httpx.Client, unchanged: None) -> None:
     r = client.get('/erddap/tabledap/rt-buoys.csv?station,time&orderByLimit("station,999999999")')
-    refused(r, 400, "orderByLimit count")
+    assert_refused(r, 400, "orderByLimit count")
 
 
 @pytest.mark.parametrize(
@@ -151,11 +151,11 @@ def test_malformed_constraints(
     client: httpx.Client, unchanged: None, query: str, words: str
 ) -> None:
     r = client.get(f"/erddap/tabledap/rt-buoys.csv?{query}")
-    refused(r, (400, 404), words)
+    assert_refused(r, (400, 404), words)
 
 
 def test_unknown_format(client: httpx.Client) -> None:
-    refused(client.get("/erddap/tabledap/rt-buoys.exe"), 400, "not supported")
+    assert_refused(client.get("/erddap/tabledap/rt-buoys.exe"), 400, "not supported")
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_writes_without_the_token(
     client: httpx.Client, unchanged: None, path: str, headers: dict[str, str]
 ) -> None:
     r = client.post(path, headers=headers)
-    refused(r, (401, 403), "token")
+    assert_refused(r, (401, 403), "token")
 
 
 def test_public_routes_do_not_accept_writes(client: httpx.Client, unchanged: None) -> None:
