@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
+from lake.errors import ConfigError
 from lake.registry import Stream
 
 #: Columns of what `Harvester.parse` returns: long rows still in the source's own terms.
@@ -125,6 +126,22 @@ class MetadataSource(Protocol):
         """Station metadata from one metadata response; may remember variable attributes
         for the data requests that follow. Raises ParseError if it cannot be read."""
         ...
+
+
+def registry_stations(stream: Stream) -> list[dict[str, Any]]:
+    """The stations a stream lists (`station: X` or `stations: [X, {id: Y, ...}]`) as dicts.
+
+    Raises ConfigError naming the stream when it lists none.
+    """
+    params = stream.source.params
+    items = params.get("stations") or ([params["station"]] if "station" in params else [])
+    if not items:
+        raise ConfigError(
+            f"a {stream.source.kind} source needs 'station' or 'stations'",
+            stream=stream.id,
+            field="source.stations",
+        )
+    return [i if isinstance(i, dict) else {"id": str(i)} for i in items]
 
 
 def is_file_url(url: str) -> bool:

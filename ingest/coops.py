@@ -31,6 +31,7 @@ from ingest.base import (
     StationInfo,
     is_file_url,
     looks_like_html,
+    registry_stations,
     source_rows,
     text_of,
     utc,
@@ -107,16 +108,6 @@ def station_urn(station: str) -> str:
     return f"urn:ioos:station:NOAA.NOS.CO-OPS:{station}"
 
 
-def _stations(stream: Stream) -> list[dict[str, Any]]:
-    params = stream.source.params
-    items = params.get("stations") or ([params["station"]] if "station" in params else [])
-    if not items:
-        raise ConfigError(
-            "a coops source needs 'station' or 'stations'", stream=stream.id, field="source"
-        )
-    return [i if isinstance(i, dict) else {"id": str(i)} for i in items]
-
-
 def _products(stream: Stream) -> list[str]:
     params = stream.source.params
     products = params.get("products") or [params.get("product", "water_level")]
@@ -169,7 +160,7 @@ class Coops:
             since = pd.Timestamp(params["begin"]).to_pydatetime()
             until = pd.Timestamp(params["end"]).to_pydatetime() if params.get("end") else None
         out = []
-        for station in _stations(stream):
+        for station in registry_stations(stream):
             sid = str(station["id"])
             for product in _products(stream):
                 query: dict[str, str] = {}
@@ -214,7 +205,7 @@ class Coops:
         """The mdapi record of every station (name, position, affiliations, sensors)."""
         base = self._base(stream)
         out = []
-        for station in _stations(stream):
+        for station in registry_stations(stream):
             sid = str(station["id"])
             url = f"{base}{MDAPI}/{sid}.json"
             if not is_file_url(base):
@@ -261,7 +252,7 @@ class Coops:
                 provider=stream.provider.name,
                 platform=s.get("platform", "fixed tide station"),
             )
-            for s in _stations(stream)
+            for s in registry_stations(stream)
         ]
 
     def column_mapping(self, stream: Stream) -> dict[str, VariableMapping]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from ingest.base import (
     StationInfo,
     is_file_url,
     looks_like_html,
+    registry_stations,
     text_of,
     utc,
 )
@@ -138,18 +139,6 @@ def station_urn(station: str) -> str:
     return f"urn:ioos:station:wmo:{station.lower()}"
 
 
-def _stations(stream: Stream) -> list[dict[str, Any]]:
-    params = stream.source.params
-    items = params.get("stations") or ([params["station"]] if "station" in params else [])
-    if not items:
-        raise ConfigError(
-            "an ndbc source needs 'station' or 'stations'",
-            stream=stream.id,
-            field="source.stations",
-        )
-    return [i if isinstance(i, dict) else {"id": str(i)} for i in items]
-
-
 class NdbcRealtime:
     """NDBC realtime2 files: `<base>/data/realtime2/<STATION>.<file>` (45 days each)."""
 
@@ -186,7 +175,7 @@ class NdbcRealtime:
                 field="source.history",
             )
         out = []
-        for s in _stations(stream):
+        for s in registry_stations(stream):
             sid = str(s["id"])
             for year in sorted(years):
                 folder, letter = HISTORY[history]
@@ -218,7 +207,7 @@ class NdbcRealtime:
             root = ET.fromstring(raw.body)
         except ET.ParseError as exc:
             raise _fail(stream.id, raw.url, raw_file, f"not the station XML: {exc}") from None
-        wanted = {str(s["id"]).lower() for s in _stations(stream)}
+        wanted = {str(s["id"]).lower() for s in registry_stations(stream)}
         out = []
         for node in root.iter("station"):
             sid = node.get("id", "").lower()
@@ -251,7 +240,7 @@ class NdbcRealtime:
                 provider=s.get("owner", stream.provider.name),
                 platform=s.get("platform", "buoy"),
             )
-            for s in _stations(stream)
+            for s in registry_stations(stream)
         ]
 
     def column_mapping(self, stream: Stream) -> dict[str, VariableMapping]:
@@ -260,7 +249,8 @@ class NdbcRealtime:
     def parse(self, stream: Stream, raw: RawResponse, raw_file: str) -> Parsed:
         label = raw.label.split(" ")[0]
         station = next(
-            (s for s in _stations(stream) if str(s["id"]) == label), _stations(stream)[0]
+            (s for s in registry_stations(stream) if str(s["id"]) == label),
+            registry_stations(stream)[0],
         )
         rows = parse_ndbc_text(
             raw.body,
