@@ -130,14 +130,15 @@ class Lake:
 def _to_dsg(rows: pd.DataFrame, dataset_id: str, station_id: str) -> xr.Dataset:
     rows = rows.copy()
     levels = rows.groupby("variable")["z"].nunique()
-    rows["name"] = [
-        v if levels[v] == 1 else f"{v}_at_{z:g}m"
-        for v, z in zip(rows.variable, rows.z, strict=True)
-    ]
-    wide = rows.pivot_table(
-        index="time", columns="name", values="value", aggfunc="last", dropna=False
-    )
-    flags = rows.pivot_table(index="time", columns="name", values="qc_agg", aggfunc="last")
+    several = rows["variable"].map(levels).to_numpy() > 1
+    names = rows["variable"].astype(str).to_numpy(dtype=object)
+    if several.any():
+        depth = rows["z"].map(lambda z: f"_at_{z:g}m").to_numpy(dtype=object)
+        names = np.where(several, names + depth, names)
+    rows["name"] = names
+    # (time, name) is unique: the table's keys are dataset, station, variable, z and time.
+    wide = rows.pivot(index="time", columns="name", values="value")
+    flags = rows.pivot(index="time", columns="name", values="qc_agg")
     times = wide.index.to_numpy(dtype="datetime64[ns]")
     ds = xr.Dataset(coords={"time": ("time", times)})
     ds["time"].attrs = {"standard_name": "time", "axis": "T", "long_name": "time (UTC)"}

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
@@ -96,9 +97,11 @@ def conform(batch: pa.Table) -> pa.Table:
                 col = pc.cast(col, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
             col = col.cast(field.type)
         elif field.name == "ingested_at":
-            col = pa.chunked_array([pa.array([now] * n, pa.timestamp("us"))])
+            col = pa.chunked_array(
+                [pa.array(np.full(n, np.datetime64(now, "us")), pa.timestamp("us"))]
+            )
         elif field.name == "z":
-            col = pa.chunked_array([pa.array([0.0] * n, pa.float64())])
+            col = pa.chunked_array([pa.array(np.zeros(n), pa.float64())])
         elif not field.nullable:
             raise StorageError(f"observation batch lacks the required column {field.name!r}")
         else:
