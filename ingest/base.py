@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
-from lake.errors import ConfigError
+from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
 
 #: Columns of what `Harvester.parse` returns: long rows still in the source's own terms.
@@ -191,6 +191,22 @@ def looks_like_html(text: str) -> bool:
     """True when a body is an HTML page (an error page or a login wall) rather than data."""
     head = text.lstrip()[:200].lower()
     return head.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in head
+
+
+def data_text(body: bytes, *, stream_id: str, url: str, raw_file: str, expected: str) -> str:
+    """The response as text, or the syntax test's ParseError for an empty body or an HTML page
+    where `expected` (e.g. 'JSON', 'tabledap CSV') was due."""
+    text = text_of(body)
+    if not text.strip():
+        raise ParseError(source=stream_id, url=url, file=raw_file, what="the response is empty")
+    if looks_like_html(text):
+        raise ParseError(
+            source=stream_id,
+            url=url,
+            file=raw_file,
+            what=f"expected {expected}, got an HTML page (error page?)",
+        )
+    return text
 
 
 def source_rows(

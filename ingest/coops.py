@@ -29,11 +29,10 @@ from ingest.base import (
     RawResponse,
     Request,
     StationInfo,
+    data_text,
     is_file_url,
-    looks_like_html,
     registry_stations,
     source_rows,
-    text_of,
     utc,
     windows,
 )
@@ -287,16 +286,7 @@ def _float(value: Any) -> float | None:
 
 def _json(stream: Stream | str, raw: RawResponse, raw_file: str) -> Any:
     stream_id = stream if isinstance(stream, str) else stream.id
-    text = text_of(raw.body)
-    if not text.strip():
-        raise ParseError(source=stream_id, url=raw.url, file=raw_file, what="the response is empty")
-    if looks_like_html(text):
-        raise ParseError(
-            source=stream_id,
-            url=raw.url,
-            file=raw_file,
-            what="expected JSON, got an HTML page (error page?)",
-        )
+    text = data_text(raw.body, stream_id=stream_id, url=raw.url, raw_file=raw_file, expected="JSON")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -28,6 +28,7 @@ from ingest.base import (
     RawResponse,
     Request,
     StationInfo,
+    data_text,
     is_file_url,
     looks_like_html,
     source_rows,
@@ -287,11 +288,7 @@ def parse_csvp(
     def fail(what: str) -> ParseError:
         return ParseError(source=stream_id, url=url, file=raw_file, what=what)
 
-    text = text_of(body)
-    if not text.strip():
-        raise fail("the response is empty")
-    if looks_like_html(text):
-        raise fail("expected tabledap CSV, got an HTML page (error page?)")
+    text = data_text(body, stream_id=stream_id, url=url, raw_file=raw_file, expected="tabledap CSV")
     lines = text.splitlines()
     header = next(csv.reader([lines[0]]))
     columns: dict[str, str] = {}

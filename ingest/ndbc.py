@@ -26,10 +26,9 @@ from ingest.base import (
     RawResponse,
     Request,
     StationInfo,
+    data_text,
     is_file_url,
-    looks_like_html,
     registry_stations,
-    text_of,
     utc,
 )
 from ingest.normalize import VariableMapping
@@ -286,14 +285,10 @@ def parse_ndbc_text(
     lat: float | None = None,
 ) -> pa.Table:
     """Parse an NDBC realtime2 or historical text file into long source-named rows."""
-    text = text_of(body)
+    text = data_text(
+        body, stream_id=stream_id, url=url, raw_file=raw_file, expected="an NDBC text file"
+    )
     lines = text.splitlines()
-    if not lines or not text.strip():
-        raise _fail(stream_id, url, raw_file, "the response is empty")
-    if looks_like_html(text):
-        raise _fail(
-            stream_id, url, raw_file, "expected an NDBC text file, got an HTML page (error page?)"
-        )
     header = lines[0].lstrip("#").split()
     if header[:1] in (["YY"], ["YYYY"]) and len(header) > 5:
         header[0] = "YY"

@@ -42,9 +42,8 @@ from ingest.base import (
     RawResponse,
     Request,
     StationInfo,
-    looks_like_html,
+    data_text,
     source_rows,
-    text_of,
 )
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
@@ -158,11 +157,9 @@ def parse_delimited(
     def fail(what: str) -> ParseError:
         return ParseError(source=stream_id, url=url, file=raw_file, what=what)
 
-    text = text_of(body)
-    if not text.strip():
-        raise fail("the response is empty")
-    if looks_like_html(text):
-        raise fail("expected a delimited text file, got an HTML page (error page?)")
+    text = data_text(
+        body, stream_id=stream_id, url=url, raw_file=raw_file, expected="a delimited text file"
+    )
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
