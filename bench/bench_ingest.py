@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from bench.common import Result, timed
+from coastlake.harvest import _mapping
 from ingest.base import RawResponse
-from ingest.harvest import _mapping
 from ingest.kinds import get_harvester
 from ingest.normalize import normalize
 from lake.registry import load_registry

@@ -31,7 +31,7 @@ import xarray as xr
 
 from bench.common import WORK, Result, machine, timed
 from bench.synthetic import Network, long_rows
-from lake.api import Lake
+from lake.reader import Lake
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable
@@ -65,7 +65,7 @@ def free_port() -> int:
 
 def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LAKE_ROOT": str(root)}
-    code = f"from lake.server import run; run(host='127.0.0.1', port={port})"
+    code = f"from coastlake.server.app import run; run(host='127.0.0.1', port={port})"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

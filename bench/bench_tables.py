@@ -19,7 +19,7 @@ import xarray as xr
 
 from bench.common import WORK, Result, timed
 from bench.synthetic import VARIABLES, Network, long_rows, station_frames
-from lake.api import Lake
+from lake.reader import Lake
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable

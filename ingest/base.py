@@ -8,7 +8,6 @@ names, canonical units, UTC, z) -> write.
 from __future__ import annotations
 
 import gzip
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 import pyarrow as pa
 
 from lake.errors import ConfigError, ParseError
+from lake.raw import RawResponse
 from lake.registry import Stream
 
 #: Columns of what `Harvester.parse` returns: long rows still in the source's own terms.
@@ -42,26 +42,6 @@ class Request:
     url: str
     label: str = ""
     params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    """The bytes a source sent and where and when they came from."""
-
-    stream_id: str
-    url: str
-    body: bytes
-    fetched_at: datetime
-    content_type: str | None = None
-    status: int = 200
-    etag: str | None = None
-    last_modified: str | None = None
-    label: str = ""
-
-    @property
-    def raw_id(self) -> str:
-        """Content hash: the same bytes always have the same id, so they are kept once."""
-        return hashlib.sha256(self.body).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

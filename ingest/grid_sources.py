@@ -69,7 +69,7 @@ class GridSource:
     """Lets `lake check` validate grid streams and the harvest route them to `ingest_grid`.
 
     Grids are not rows: `parse` is never called by the time-series harvest, because
-    `lake.pipeline` sends `kind: grid` streams to `harvest_grid_stream` instead.
+    `coastlake.harvest` sends `kind: grid` streams to `harvest_grid_stream` instead.
     """
 
     kind: ClassVar[str] = "netcdf"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -36,10 +36,9 @@ from ingest.fetch import fetch
 from ingest.grid_roms import is_roms, regrid_roms
 from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
 from ingest.grid_thredds import opendap_urls
-from ingest.raw import RawZone
-from lake.errors import LakeError, ParseError
+from lake.errors import ParseError
 from lake.grids import GridStore
-from lake.records import HarvestLog, HarvestRecord
+from lake.raw import RawZone
 from lake.registry import Category, Stream
 from lake.storage import Storage
 
@@ -320,40 +319,8 @@ __all__ = [
     "check_servable",
     "grid_source_kinds",
     "griddap_url",
-    "harvest_grid_stream",
     "ingest_grid",
     "normalize",
     "open_source",
     "source_urls",
 ]
-
-
-def harvest_grid_stream(storage: Storage, stream: Stream) -> list[HarvestRecord]:
-    """Ingest one grid stream and record the attempt in the harvest log, as harvests do."""
-    started = datetime.now(UTC)
-    url = stream.source.url or ""
-    try:
-        result = ingest_grid(storage, stream)
-        record = HarvestRecord(
-            stream_id=stream.id,
-            label="grid",
-            url=", ".join(result.sources),
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            status="ok" if result.times_added else "unchanged",
-            rows_in=result.times_added,
-            rows_added=0,  # not observation rows: time steps are counted in rows_in
-        )
-    except LakeError as exc:
-        log.error("stream=%s grid ingest failed: %s", stream.id, exc)
-        record = HarvestRecord(
-            stream_id=stream.id,
-            label="grid",
-            url=url,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            status="failed",
-            error=str(exc),
-        )
-    HarvestLog(storage).add([record])
-    return [record]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ingest.base import Harvester
 from ingest.coops import Coops
+from ingest.csv_source import TextFile
 from ingest.erddap import Erddap
 from ingest.ndbc import NdbcRealtime
 from ingest.nerrs import Nerrs
-from ingest.textfile import TextFile
 from lake.errors import ConfigError
 
 HARVESTERS: dict[str, type] = {

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ingest.base import Parsed, RawResponse, Request, StationInfo, text_of, utc
+from ingest.csv_source import TextSpec, parse_delimited
 from ingest.normalize import VariableMapping
-from ingest.textfile import TextSpec, parse_delimited
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
 

@@ -7,6 +7,7 @@ import logging
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
@@ -14,6 +15,7 @@ import pint
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.base import utc
 from lake.errors import ParseError
 from lake.registry import Stream
 
@@ -303,3 +305,16 @@ def _empty(stream: Stream, rows: pa.Table) -> pa.Table:
         .append_column("dataset_id", pa.array([], pa.string()))
         .append_column("raw_id", pa.array([], pa.string()))
     )
+
+
+def in_window(rows: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
+    """Rows inside a backfill's [since, until]; a yearly file may hold more than was asked."""
+    if since is None and until is None:
+        return rows
+    times = rows.column("time")
+    keep = pc.is_valid(times)
+    if since is not None:
+        keep = pc.and_(keep, pc.greater_equal(times, pa.scalar(utc(since), times.type)))
+    if until is not None:
+        keep = pc.and_(keep, pc.less_equal(times, pa.scalar(utc(until), times.type)))
+    return rows.filter(keep)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from lake.records import HarvestLog, HarvestRecord
+from lake.harvest_log import HarvestLog, HarvestRecord
 from lake.registry import Stream
 from lake.storage import Storage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lake.api import Lake
+    from lake.reader import Lake
 
 __all__ = ["Lake"]
 
@@ -13,7 +13,7 @@ __all__ = ["Lake"]
 def __getattr__(name: str) -> Any:
     # Lazy, so `import lake.settings` in a worker does not pull in DuckDB and xarray.
     if name == "Lake":
-        from lake.api import Lake
+        from lake.reader import Lake
 
         return Lake
     raise AttributeError(name)

@@ -67,3 +67,11 @@ class StorageError(LakeError):
 
 class NotFound(LakeError):
     """A dataset, station, stream or object that was asked for does not exist."""
+
+
+class RequestError(LakeError):
+    """A request the server refuses (4xx), with the reason a client can act on."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(
         default=168, description="Files replaced by compaction are removed after this long."
     )
+    sql_default_rows: int = Field(
+        default=10_000, description="Rows a /sql request returns when it names no limit."
+    )
+    sql_max_rows: int = Field(default=100_000, description="Most rows one /sql request returns.")
+    sql_timeout_s: float = Field(default=10.0, description="DuckDB time one /sql request may use.")
+    sql_memory_limit: str = Field(default="2GB", description="DuckDB memory for /sql requests.")
+    sql_threads: int = Field(default=2, description="DuckDB threads for /sql requests.")
 
     # Standard AWS variables (no LAKE_ prefix), read so any S3-compatible store works.
     aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lake.records import HarvestLog
+from lake.harvest_log import HarvestLog
 from lake.registry import Registry
 
 if TYPE_CHECKING:
-    from lake.api import Lake
+    from lake.reader import Lake
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,8 +83,11 @@ class WriteResult:
 def conform(batch: pa.Table) -> pa.Table:
     """Cast a batch to the table schema: add missing optional columns, times to naive UTC.
 
-    Raises StorageError naming the column when a required column is missing or null.
+    Raises StorageError naming the column when a required column is missing or null. A batch
+    already in the table schema is returned as it is, so conforming twice costs nothing.
     """
+    if batch.schema.equals(OBSERVATION_SCHEMA):
+        return batch
     now = datetime.now(UTC).replace(tzinfo=None)
     columns = []
     n = batch.num_rows
@@ -155,13 +158,15 @@ class ObservationTable:
             return self.create()
         return table
 
-    def write(self, batch: pa.Table) -> WriteResult:
+    def write(self, batch: pa.Table, *, unique_keys: bool = False) -> WriteResult:
         """Merge a batch in: new keys are inserted, changed values replace older ones.
 
-        Merge, not append: re-ingesting a response must change nothing.
+        Merge, not append: re-ingesting a response must change nothing. `unique_keys` says
+        the caller already kept one row per key (the harvest job does, before QC).
         """
         rows = conform(batch)
-        rows = dedupe(rows)
+        if not unique_keys:
+            rows = dedupe(rows)
         if rows.num_rows == 0:
             return WriteResult(0, 0, 0, None)
         variables = pc.unique(rows.column("variable")).to_pylist()

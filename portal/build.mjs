@@ -1,9 +1,9 @@
-// Bundle the portal into ../lake/portal_static (served by `lake serve` at / and /static).
+// Bundle the portal into ../coastlake/server/portal_static (served by `lake serve` at / and /static).
 // No CDN: MapLibre GL, its CSS and uPlot are bundled from node_modules.
 import { build } from "esbuild";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 
-const out = new URL("../lake/portal_static/", import.meta.url).pathname;
+const out = new URL("../coastlake/server/portal_static/", import.meta.url).pathname;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await build({

@@ -23,7 +23,7 @@ from lake.storage import Storage
 from lake.tables import ObservationTable
 from qc.climatology import load_climatology
 from qc.context import only_series, series_filter
-from qc.live import flag_batch
+from qc.on_write import flag_batch
 from qc.runner import SeriesKey
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    import lake.api
+    import lake.reader
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _naive_utc(moment: datetime | None) -> datetime:
     return moment
 
 
-def station_states(lk: lake.api.Lake, now: datetime | None = None) -> list[StationState]:
+def station_states(lk: lake.reader.Lake, now: datetime | None = None) -> list[StationState]:
     """Every station in the lake with its last time, latest value per variable and state.
 
     Times are naive UTC, like the table. Latest values are what is served: a value that

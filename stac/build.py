@@ -23,7 +23,7 @@ import pyarrow as pa
 import pystac
 import stac_geoparquet.arrow
 
-from lake.records import HarvestRecord
+from lake.harvest_log import HarvestRecord
 from lake.registry import Registry
 from lake.storage import Storage
 from stac.contents import read_contents

@@ -3,11 +3,12 @@ grid extents from the grid store (when the grid store is part of this build)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
-from lake.api import Lake
+from lake.grids import list_grids
+from lake.layers import list_layers
+from lake.reader import Lake
 from lake.storage import Storage
 from stac.describe import (
     GridExtent,
@@ -15,6 +16,7 @@ from stac.describe import (
     LayerExtent,
     Parameter,
     StationExtent,
+    _when,
     provider_attributes,
 )
 
@@ -98,17 +100,11 @@ def read_contents(storage: Storage) -> LakeContents:
 
 
 def _layers(storage: Storage) -> list[LayerExtent]:
-    """Vector layers from `lake.layers.list_layers`, or none while that module is absent."""
-    try:
-        list_layers = importlib.import_module("lake.layers").list_layers
-    except (ModuleNotFoundError, AttributeError):
-        return []
+    """Vector layers of the lake, for the catalog."""
     out = []
     for info in list_layers(storage):
         when = None
         if info.ingested_at:
-            from stac.describe import _when
-
             when = _when(info.ingested_at)
         out.append(
             LayerExtent(
@@ -127,14 +123,7 @@ def _layers(storage: Storage) -> list[LayerExtent]:
 
 
 def _grids(storage: Storage) -> list[GridExtent]:
-    """Grid extents from `lake.grids.list_grids`, or none while that module is absent."""
-    try:
-        grids_module = importlib.import_module("lake.grids")
-    except ModuleNotFoundError:
-        return []
-    list_grids = getattr(grids_module, "list_grids", None)
-    if list_grids is None:
-        return []
+    """Grid extents of the lake, for the catalog."""
     out = []
     for info in list_grids(storage):
         try:

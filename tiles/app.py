@@ -1,34 +1,28 @@
-"""The tiles application: TiTiler over the lake's grids, WMS, OPeNDAP/EDR and GIS features.
+"""The map services: TiTiler over the lake's grids, WMS, OPeNDAP/EDR and GIS features.
 
-`mount(app, storage)` adds every route to the lake's one server; `create_app(storage)` builds
-an app with only these routes (tests, or running the map services alone).
+`install(app, deps)` adds every route to the lake's server; errors travel as lake errors and
+the server maps them to HTTP statuses in one place.
 """
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+from fastapi import FastAPI
 from titiler.core.factory import ColorMapFactory
 from titiler.xarray.factory import TilerFactory
 
-from lake.errors import ConfigError, LakeError, NotFound, SourceError, StorageError
+from lake.deps import LakeDeps
 from lake.storage import Storage
+from tiles.dap import mount_dap
 from tiles.deps import make_colormap_dependency, make_path_dependency, make_render_dependency
+from tiles.features import features_router
+from tiles.preview import preview_router
 from tiles.reader import make_reader
+from tiles.wms import wms_router
+from tiles.wmts import wmts_router
 
 log = logging.getLogger(__name__)
-
-#: Lake errors to HTTP codes, in one place (as TiTiler does for its own).
-STATUS_CODES: dict[type[Exception], int] = {
-    NotFound: 404,
-    ConfigError: 400,
-    SourceError: 502,
-    StorageError: 503,
-    LakeError: 500,
-}
 
 
 def tiler_router(storage: Storage) -> TilerFactory:
@@ -45,14 +39,9 @@ def tiler_router(storage: Storage) -> TilerFactory:
     )
 
 
-def mount(app: FastAPI, storage: Storage) -> None:
-    """Add the tile, WMS, preview, OPeNDAP/EDR and features routes to `app`."""
-    from tiles.dap import mount_dap
-    from tiles.features import features_router
-    from tiles.preview import preview_router
-    from tiles.wms import wms_router
-    from tiles.wmts import wmts_router
-
+def install(app: FastAPI, deps: LakeDeps) -> None:
+    """Add the tile, WMS, preview, OPeNDAP/EDR and features routes to the server `app`."""
+    storage = deps.storage
     app.include_router(preview_router(storage), prefix="/tiles", tags=["Grids"])
     app.include_router(ColorMapFactory().router, prefix="/tiles", tags=["Grids"])
     app.include_router(wmts_router(storage), prefix="/tiles", tags=["Tiles"])
@@ -61,22 +50,3 @@ def mount(app: FastAPI, storage: Storage) -> None:
     app.include_router(wms_router(storage), prefix="/wms", tags=["WMS"])
     app.include_router(features_router(storage), prefix="/features", tags=["Features"])
     mount_dap(app, storage)
-    # TiTiler's codes for its own errors; not its catch-all `Exception`, which would change
-    # how every other route of the composed server reports failures.
-    add_exception_handlers(
-        app, {cls: code for cls, code in DEFAULT_STATUS_CODES.items() if cls is not Exception}
-    )
-
-    for cls, code in STATUS_CODES.items():
-
-        async def handler(request: Request, exc: Exception, code: int = code) -> JSONResponse:
-            return JSONResponse(status_code=code, content={"detail": str(exc)})
-
-        app.add_exception_handler(cls, handler)
-
-
-def create_app(storage: Storage) -> FastAPI:
-    """An app serving only the map routes of one lake (tests; `lake grid serve`)."""
-    app = FastAPI(title="coastlake maps", description="Grids and GIS layers of the lake")
-    mount(app, storage)
-    return app

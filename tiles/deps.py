@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Path, Query
+from fastapi import Path, Query
 from rio_tiler.colormap import cmap as default_cmap
 from titiler.core.dependencies import ImageRenderingParams
 
-from lake.errors import NotFound
+from lake.errors import NotFound, RequestError
 from lake.grids import GridStore
 from lake.storage import Storage
 from tiles.styles import Style, style_for
@@ -19,13 +19,10 @@ DatasetId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]*$", description="
 
 def lookup_style(storage: Storage, dataset_id: str, variable: str) -> Style:
     """The default style of a grid variable; 404 if the grid or variable is unknown."""
-    try:
-        ds = GridStore(storage, dataset_id).open()
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    ds = GridStore(storage, dataset_id).open()
     if variable not in ds.data_vars:
         known = sorted(str(v) for v in ds.data_vars)
-        raise HTTPException(404, f"grid {dataset_id} has no variable {variable!r}; it has {known}")
+        raise NotFound(f"grid {dataset_id} has no variable {variable!r}; it has {known}")
     return style_for(ds[variable])
 
 
@@ -51,8 +48,8 @@ def make_colormap_dependency(storage: Storage) -> Callable[..., Any]:
         try:
             return default_cmap.get(name)
         except Exception:
-            raise HTTPException(
-                400, f"unknown colormap {name!r}; known: {', '.join(default_cmap.list())}"
+            raise RequestError(
+                f"unknown colormap {name!r}; known: {', '.join(default_cmap.list())}"
             ) from None
 
     return colormap

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from lake.errors import NotFound
+from lake.errors import RequestError
 from lake.layers import LayerInfo, layer_info, list_layers, read_layer, to_geojson, to_shapefile_zip
 from lake.storage import Storage
 
@@ -38,11 +38,9 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         parts = [float(x) for x in text.split(",")]
     except ValueError:
-        raise HTTPException(
-            400, f"bbox must be minlon,minlat,maxlon,maxlat; got {text!r}"
-        ) from None
+        raise RequestError(f"bbox must be minlon,minlat,maxlon,maxlat; got {text!r}") from None
     if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
-        raise HTTPException(400, f"bbox must be minlon,minlat,maxlon,maxlat; got {text!r}")
+        raise RequestError(f"bbox must be minlon,minlat,maxlon,maxlat; got {text!r}")
     return (parts[0], parts[1], parts[2], parts[3])
 
 
@@ -62,10 +60,7 @@ def features_router(storage: Storage) -> APIRouter:
 
     @router.get("/collections/{layer_id}", summary="One vector layer")
     def collection(layer_id: str, request: Request) -> dict[str, Any]:
-        try:
-            return _collection(layer_info(storage, layer_id), base(request))
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        return _collection(layer_info(storage, layer_id), base(request))
 
     @router.get("/collections/{layer_id}/items", summary="Features as GeoJSON, bbox-filtered")
     def items(
@@ -76,10 +71,7 @@ def features_router(storage: Storage) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Response:
         box = _bbox(bbox)
-        try:
-            gdf = read_layer(storage, layer_id, bbox=box)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        gdf = read_layer(storage, layer_id, bbox=box)
         matched = len(gdf)
         page = gdf.iloc[offset : offset + limit]
         doc = to_geojson(page)
@@ -99,10 +91,7 @@ def features_router(storage: Storage) -> APIRouter:
         layer_id: str,
         bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
     ) -> Response:
-        try:
-            gdf = read_layer(storage, layer_id, bbox=_bbox(bbox))
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        gdf = read_layer(storage, layer_id, bbox=_bbox(bbox))
         return Response(
             to_shapefile_zip(gdf, layer_id),
             media_type="application/zip",

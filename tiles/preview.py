@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from lake.errors import NotFound
 from lake.grids import GridStore, list_grids
@@ -56,12 +56,9 @@ def preview_router(storage: Storage) -> APIRouter:
         max_size: Annotated[int, Query(ge=16, le=2048)] = 800,
         colormap_name: str | None = None,
     ) -> Response:
-        try:
-            ds = GridStore(storage, dataset_id).open()
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        ds = GridStore(storage, dataset_id).open()
         if variable not in ds.data_vars:
-            raise HTTPException(404, f"grid {dataset_id} has no variable {variable!r}")
+            raise NotFound(f"grid {dataset_id} has no variable {variable!r}")
         png = render_map(
             storage,
             MapRequest(

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import morecantile
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from lake.errors import NotFound
 from lake.grids import GridStore
@@ -57,7 +57,7 @@ def wmts_document(
     layers = []
     for name in names:
         if name not in ds.data_vars:
-            raise HTTPException(404, f"grid {dataset_id} has no variable {name!r}")
+            raise NotFound(f"grid {dataset_id} has no variable {name!r}")
         style = style_for(ds[name])
         query = urlencode({"variable": name}) + ("&sel=time={Time}" if times else "")
         tile_path = f"tiles/{TMS_ID}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png"
@@ -118,10 +118,7 @@ def wmts_router(storage: Storage) -> APIRouter:
         maxzoom: Annotated[int, Query(ge=0, le=18)] = 12,
     ) -> Response:
         base = str(request.base_url).rstrip("/")
-        try:
-            doc = wmts_document(storage, dataset_id, base, variable, maxzoom)
-        except NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        doc = wmts_document(storage, dataset_id, base, variable, maxzoom)
         return Response(doc, media_type="application/xml")
 
     return router

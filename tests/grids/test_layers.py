@@ -14,12 +14,12 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box
 
+from coastlake.server.app import maps_app as create_app
 from lake.errors import NotFound, ParseError
 from lake.layers import ingest_layer, list_layers, read_layer
 from lake.settings import Settings
 from lake.storage import Storage
 from tests.grids.support import GIS, MPA_SHP, STATE_SHP, serve
-from tiles.app import create_app
 
 SF_BAY = (-122.6, 37.5, -122.3, 38.0)
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from coastlake.server.app import maps_app as create_app
 from ingest.grids import ingest_grid
 from lake.grids import GridStore
 from lake.settings import Settings
 from lake.storage import Storage
 from tests.conftest import REPO
 from tests.grids.support import MW_SST, grid_stream, serve
-from tiles.app import create_app
 
 
 def test_opendap_source_subset_by_bbox_and_time(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from coastlake.server.app import maps_app as create_app
 from ingest.grid_thredds import opendap_urls
 from ingest.grids import ingest_grid
 from lake.errors import ParseError
@@ -17,7 +18,6 @@ from lake.settings import Settings
 from lake.storage import Storage
 from tests.grids.support import DATA, MW_SST, grid_stream, serve
 from tests.support.http import Reply
-from tiles.app import create_app
 
 NCEI = DATA / "ncei_namanl_20180220_catalog.xml"
 NCEI_URL = "https://www.ncei.noaa.gov/thredds/catalog/namanl/201802/20180220/catalog.xml"

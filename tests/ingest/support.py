@@ -9,10 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from coastlake.harvest import HarvestOptions, harvest_stream
 from ingest.fetch import FetchPolicy
-from ingest.harvest import HarvestOptions, harvest_stream
-from lake.api import Lake
-from lake.records import HarvestRecord
+from lake.harvest_log import HarvestRecord
+from lake.reader import Lake
 from lake.registry import Stream
 from lake.storage import Storage
 from lake.tables import ObservationTable
@@ -53,7 +53,7 @@ def harvest(
 ) -> list[HarvestRecord]:
     ObservationTable(storage).create()
     options = HarvestOptions(since=since, until=until, policy=policy, conditional=conditional)
-    return harvest_stream(storage, stream, options)
+    return harvest_stream(storage, stream, options, qc_step=None)
 
 
 def data_records(records: list[HarvestRecord]) -> list[HarvestRecord]:

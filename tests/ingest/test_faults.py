@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from ingest.harvest import HarvestOptions, harvest_streams
-from ingest.raw import RawZone
+from coastlake.harvest import HarvestOptions, harvest_streams
+from lake.raw import RawZone
 from lake.storage import Storage
 from tests.ingest.support import (
     COOPS,
@@ -232,7 +232,9 @@ def test_one_bad_stream_does_not_stop_the_others(http_server, local_settings) ->
     good = make_stream(
         "good", {"kind": "ndbc", "url": http_server.url, "file": "ocean", "stations": ["44029"]}
     )
-    records = data_records(harvest_streams(storage, [bad, good], HarvestOptions(policy=QUICK)))
+    records = data_records(
+        harvest_streams(storage, [bad, good], HarvestOptions(policy=QUICK), qc_step=None)
+    )
     assert [(r.stream_id, r.status) for r in records] == [("bad", "syntax_failed"), ("good", "ok")]
     assert {r["dataset_id"] for r in rows(storage)} == {"good"}
 
@@ -250,13 +252,13 @@ def test_a_crashing_step_fails_its_stream_only(http_server, local_settings) -> N
         "ocean", {"kind": "ndbc", "url": http_server.url, "file": "ocean", "stations": ["44029"]}
     )
 
-    def step(stream, rows):
+    def step(storage, stream, rows):
         if stream.id == "spec":
             raise ValueError("A LinearRing must have at least 3 coordinate tuples")
         return rows
 
     records = data_records(
-        harvest_streams(storage, [spec, ocean], HarvestOptions(policy=QUICK), before_write=step)
+        harvest_streams(storage, [spec, ocean], HarvestOptions(policy=QUICK), qc_step=step)
     )
     assert [(r.stream_id, r.status) for r in records] == [("spec", "failed"), ("ocean", "ok")]
     assert "ValueError" in records[0].error and "LinearRing" in records[0].error

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.ndbc import NdbcRealtime
-from lake.api import Lake
+from lake.reader import Lake
 from tests.ingest.support import NDBC, data_records, harvest, make_stream, one, rows
 
 HISTORY_PATH = "/view_text_file.php?filename=tplm2h2021.txt.gz&dir=data/historical/stdmet/"
@@ -58,7 +58,7 @@ def test_continuous_winds_with_missing_gusts(http_server, storage) -> None:
     # "2022 06 05 12 50 031  8.2 999 99.0 9999": the gust is missing, the wind is not
     at2 = "station_id = 'urn:ioos:station:wmo:tplm2' and time = timestamp '2022-06-05 12:50:00'"
     assert [r["variable"] for r in rows(storage, at2)] == ["wind_from_direction", "wind_speed"]
-    from ingest.raw import RawZone
+    from lake.raw import RawZone
     from lake.stations import StationTable
 
     assert RawZone(storage).get("cwind-tplm2", record.raw_id)[:5] == b"#YY  "

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from lake.api import Lake
-from lake.cli import app
+from coastlake.cli import app
 from lake.errors import NotFound
+from lake.reader import Lake
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable

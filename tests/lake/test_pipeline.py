@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from lake.pipeline import run_harvest
-from lake.records import HarvestLog
+from coastlake.harvest import run_harvest
+from lake.harvest_log import HarvestLog
 from lake.registry import load_registry
 from lake.settings import SAMPLE_REGISTRY, Settings
 from lake.storage import Storage

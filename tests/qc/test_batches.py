@@ -10,7 +10,7 @@ import pytest
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import QC_COLUMNS, ObservationTable
-from qc.live import Planner, qc_before_write
+from qc.on_write import Planner, qc_before_write
 from qc.runner import flag_table
 from tests.qc.support import humboldt_rows, make_stream
 

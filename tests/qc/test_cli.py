@@ -8,12 +8,12 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from lake.cli import STATUS_SECTIONS, app
-from lake.commands.qc import print_station_states
+from coastlake.cli import STATUS_SECTIONS, app
+from coastlake.commands.qc import status_section as print_station_states
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable
-from qc.live import qc_before_write
+from qc.on_write import qc_before_write
 from tests.qc.support import humboldt_rows, make_stream
 
 

@@ -12,7 +12,7 @@ from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable
 from qc.climatology import build_climatology, load_climatology, read_climatology_table
-from qc.live import qc_before_write
+from qc.on_write import qc_before_write
 from qc.reprocess import reprocess_series
 from tests.qc.support import HUMBOLDT_STATION, HUMBOLDT_VARIABLE, humboldt_rows, make_stream
 

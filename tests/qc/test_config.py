@@ -95,7 +95,7 @@ def test_neighbor_test_against_a_second_station(local_settings) -> None:
 
     from lake.storage import Storage
     from lake.tables import ObservationTable
-    from qc.live import qc_before_write
+    from qc.on_write import qc_before_write
 
     storage = Storage.from_settings(local_settings)
     rows = humboldt_rows(n=300)

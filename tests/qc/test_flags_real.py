@@ -11,7 +11,7 @@ from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import QC_COLUMNS, ObservationTable
 from qc.config import plan_for, threshold_table
-from qc.live import qc_before_write
+from qc.on_write import qc_before_write
 from tests.conftest import REPO
 from tests.qc.expected import direct_flags
 from tests.qc.support import HUMBOLDT_TESTS, humboldt_rows, make_stream
@@ -69,9 +69,12 @@ def test_ndbc_44013_retested_equals_ioos_qc_with_table_thresholds(
     local_settings: Settings,
 ) -> None:
     """The sample's federal 44013 stream, asked to re-test, through the real harvest path."""
-    from lake.pipeline import BEFORE_WRITE, run_harvest
+    import inspect
 
-    assert qc_before_write in BEFORE_WRITE
+    from coastlake.harvest import harvest_stream, run_harvest
+
+    # The harvest job flags values with qc_before_write unless a test asks otherwise.
+    assert inspect.signature(harvest_stream).parameters["qc_step"].default is qc_before_write
     registry = load_registry(REPO / "registry" / "sample.yaml")
     base = registry.get("ndbc-44013-stdmet")
     stream = base.model_copy(update={"qc": base.qc.model_copy(update={"retest_provider": True})})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lake.api import Lake
+from lake.reader import Lake
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable
-from qc.live import qc_before_write
+from qc.on_write import qc_before_write
 from tests.qc.support import HUMBOLDT_STATION, humboldt_rows, make_stream
 
 

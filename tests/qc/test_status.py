@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from lake.api import Lake
+from lake.reader import Lake
 from lake.settings import Settings
 from lake.stations import StationTable
 from lake.storage import Storage

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 import uvicorn
 
-from lake.pipeline import run_harvest
+from coastlake.harvest import run_harvest
 from lake.registry import load_registry
 from lake.settings import Settings
 from lake.stations import StationTable
@@ -167,8 +167,8 @@ class RunningServer:
 @pytest.fixture(scope="session")
 def server(lake_fixture: LakeFixture) -> Iterator[RunningServer]:
     """The app under uvicorn on 127.0.0.1 in a thread, stopped at the end of the session."""
-    from lake.server import create_app
-    from lake.sqlapi import SqlLimits
+    from coastlake.server.app import create_app
+    from coastlake.server.sql import SqlLimits
 
     app = create_app(lake_fixture.storage, lake_fixture.settings, sql_limits=SqlLimits(timeout_s=3))
     port = free_port()

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
-from lake.api import Lake
+from lake.reader import Lake
 from tests.server.conftest import ADMIN_TOKEN, RunningServer
 
 DATASET = "ndbc-44029-ocean"

@@ -12,7 +12,7 @@ import pandas as pd
 import xarray as xr
 from erddapy import ERDDAP
 
-from lake.api import Lake
+from lake.reader import Lake
 from tests.server.conftest import RunningServer
 
 DATASET = "ndbc-44029-ocean"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from rasterio.io import MemoryFile
 
-from lake.server import PORTAL_STATIC
+from coastlake.server.app import PORTAL_STATIC
 from tests.server.conftest import RT_STATIONS, RunningServer
 
 CHROMIUM = Path("/usr/bin/chromium")

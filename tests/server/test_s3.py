@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 
 def test_server_over_s3(s3_settings: Settings) -> None:
-    from lake.server import create_app
+    from coastlake.server.app import create_app
 
     storage = Storage.from_settings(s3_settings)
     ObservationTable(storage).write(realtime_rows(datetime.now(UTC).replace(tzinfo=None)))

@@ -95,7 +95,7 @@ class SampleLake:
 def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> SampleLake:
     """Ingest a real grid and GIS layer, then harvest the recorded NDBC files: the
     pipeline's AFTER_HARVEST step builds the catalog."""
-    from lake.pipeline import run_harvest
+    from coastlake.harvest import run_harvest
     from stac.describe import is_external
 
     root = tmp_path_factory.mktemp("stac") / "lake"
@@ -128,10 +128,10 @@ def stac_server(sample_lake: SampleLake, tmp_path_factory: pytest.TempPathFactor
         "import os\n"
         "from lake.settings import Settings\nfrom lake.storage import Storage\n"
         "from fastapi import FastAPI\n"
-        "import stac\n"
+        "import stac.search_api\n"
+        "from coastlake.server.app import create_app\n"
         "storage = Storage.from_settings(Settings(root=os.environ['STAC_TEST_ROOT']))\n"
-        "app = FastAPI()\n"
-        "stac.mount(app, storage)\n"
+        "app = create_app(storage, parts=(stac.search_api.install,))\n"
     )
     env = {
         **os.environ,

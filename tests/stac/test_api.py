@@ -10,7 +10,7 @@ from pystac import ItemCollection
 from pystac_client import Client
 from pystac_client.item_search import ItemSearch
 
-from lake.api import Lake
+from lake.reader import Lake
 from stac import publish
 from tests.stac.conftest import DRAFT, EXTERNAL, GRID, LAYER, SampleLake
 

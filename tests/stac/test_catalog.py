@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pystac
 import pytest
 
-from lake.api import Lake
+from lake.reader import Lake
 from stac.validate import schema_map, validate_tree
 from tests.stac.conftest import DRAFT, EXTERNAL, GRID, LAYER, SampleLake
 

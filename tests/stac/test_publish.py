@@ -72,7 +72,7 @@ def test_empty_lake_builds_a_valid_catalog_of_registry_entries(empty_lake: Stora
 @pytest.mark.slow
 def test_cli_publish_and_status(tmp_path: Path) -> None:
     env = {**os.environ, "LAKE_ROOT": str(tmp_path / "lake"), "COLUMNS": "300"}
-    lake = [sys.executable, "-m", "lake.cli"]
+    lake = [sys.executable, "-m", "coastlake.cli"]
     if Path(sys.executable).with_name("lake").exists():
         lake = [str(Path(sys.executable).with_name("lake"))]
     done = subprocess.run(

@@ -15,11 +15,11 @@ from owslib.wmts import WebMapTileService
 from rasterio.io import MemoryFile
 from rio_tiler.colormap import cmap
 
+from coastlake.server.app import maps_app as create_app
 from ingest.grids import ingest_grid
 from lake.settings import Settings
 from lake.storage import Storage
 from tests.grids.support import ERSST, MW_SST, grid_stream, serve
-from tiles.app import create_app
 
 DAY = 4  # 2016-10-22T12: a day with clouds (no data) and clear sky
 DAY_ISO = "2016-10-22T12:00:00"
@@ -237,10 +237,10 @@ def test_unknown_grid_is_404(served: str) -> None:
 
 
 def test_tiles_module_is_the_server_contract() -> None:
-    import tiles
+    import tiles.app
 
-    assert callable(tiles.mount)
-    assert Path(tiles.__file__).parent.name == "tiles"
+    assert callable(tiles.app.install)  # install(app, deps), as every server part
+    assert Path(tiles.app.__file__).parent.name == "tiles"
 
 
 def test_wms_111_for_older_clients(served: str, source: xr.Dataset) -> None:

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from coastlake.server.app import maps_app as create_app
 from ingest.grids import ingest_grid
 from lake.settings import Settings
 from lake.storage import Storage
 from tests.grids.support import MW_SST, grid_stream, serve
 from tests.tiles.test_http import rgba
-from tiles.app import create_app
 
 
 @pytest.mark.s3

@@ -1,0 +1,104 @@
+"""`lake harvest`: run what is due, backfill a window, or keep watching at each cadence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from coastlake.commands.common import console, open_registry, out
+
+
+def status_section(lk: object, registry: object) -> None:
+    """`lake status` section: each stream's source kind, cadence, last attempt, next due."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from ingest.schedule import last_attempts, next_due
+
+    last = last_attempts(lk.storage)  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    table = Table(
+        "stream", "source", "cadence", "last attempt (UTC)", "next due", title="harvest schedule"
+    )
+    for stream in registry.streams:  # type: ignore[attr-defined]
+        tried = last.get(stream.id)
+        due = next_due(stream, tried)
+        table.add_row(
+            stream.id,
+            stream.source.kind,
+            str(stream.cadence),
+            f"{tried:%Y-%m-%d %H:%M:%S}" if tried else "never",
+            "now" if due <= now else f"{due:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+
+    @app.command()
+    def harvest(
+        stream: Annotated[
+            list[str] | None,
+            typer.Option("--stream", "-s", help="Stream id (repeatable); runs it even if not due."),
+        ] = None,
+        since: Annotated[
+            datetime | None, typer.Option(help="Backfill from (UTC), split as the source needs.")
+        ] = None,
+        until: Annotated[datetime | None, typer.Option(help="Backfill until (UTC).")] = None,
+        all_streams: Annotated[
+            bool, typer.Option("--all", help="Run every stream, due or not.")
+        ] = False,
+        watch: Annotated[
+            bool, typer.Option("--watch", help="Keep harvesting at each stream's cadence (Ctrl-C).")
+        ] = False,
+    ) -> None:
+        """Harvest streams from their sources into the lake.
+
+        Without options, only streams whose cadence has passed since their last attempt
+        run. Re-running is harmless: unchanged sources cost nothing and writes are merges.
+        """
+        from coastlake.harvest import HarvestOptions, run_harvest
+        from ingest.schedule import due_streams
+        from ingest.schedule import watch as watch_loop
+        from lake.storage import Storage
+
+        registry = open_registry()
+        storage = Storage.from_settings()
+        try:
+            chosen = [registry.get(s) for s in stream] if stream else registry.streams
+        except Exception as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        options = HarvestOptions(since=since, until=until)
+        if watch:
+            if since or until:
+                console.print("[red]error:[/red] --watch follows the sources; drop --since/--until")
+                raise typer.Exit(2)
+            console.print(f"watching {len(chosen)} streams; Ctrl-C to stop")
+            try:
+                watch_loop(
+                    storage,
+                    chosen,
+                    lambda due: run_harvest(storage, registry, due, options, progress=False),
+                )
+            except KeyboardInterrupt:
+                console.print("stopped")
+            return
+        if not (stream or since or until or all_streams):
+            chosen = due_streams(storage, chosen)
+            if not chosen:
+                console.print("nothing is due (use --all or --stream to run anyway)")
+                return
+        records = run_harvest(storage, registry, chosen, options)
+        failed = [r for r in records if r.status not in ("ok", "unchanged")]
+        console.print(
+            f"{len(chosen)} streams, {len(records)} requests, {len(failed)} failed, "
+            f"{sum(r.rows_added for r in records):,} new values"
+        )
+        for r in failed:
+            console.print(f"  [red]{r.stream_id}[/red] {r.status}: {r.error}")
+        if failed:
+            raise typer.Exit(1)

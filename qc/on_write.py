@@ -1,0 +1,190 @@
+"""QC of rows on their way into the lake: the `BEFORE_WRITE` step of the harvest pipeline.
+
+A batch is flagged together with the stored values around it (qc.context), so a value at a
+batch boundary gets the flag it would get in the middle of the series. Stored neighbours
+whose flags change because of the new values (the last value before a batch: its spike
+test now has a next value) are returned too, so the merge updates them in the same commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+
+from lake.registry import Stream
+from lake.storage import Storage
+from lake.tables import QC_COLUMNS, ObservationTable, conform
+from qc.climatology import load_climatology
+from qc.config import WINDOWED_TESTS, SeriesPlan, plan_for, threshold_table
+from qc.context import neighbor_values, read_window
+from qc.runner import MonthRange, SeriesKey, flag_table, ordered_series
+
+log = logging.getLogger(__name__)
+
+FLAG_COLUMNS = ("qc_agg", *QC_COLUMNS)
+_ROLE = "__qc_role"  # 0 new row, 1 stored neighbour (written if its flags change), 2 edge
+NEW, CONTEXT, EDGE = 0, 1, 2
+
+
+class Planner:
+    """SeriesPlan per (station, variable) of one stream, computed once."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.table = threshold_table()
+        self._plans: dict[tuple[str, str], SeriesPlan] = {}
+
+    def __call__(self, key: SeriesKey) -> SeriesPlan:
+        station, variable = key[1], key[2]
+        plan = self._plans.get((station, variable))
+        if plan is None:
+            plan = plan_for(self.stream, station, variable, self.table)
+            self._plans[(station, variable)] = plan
+        return plan
+
+
+def qc_before_write(storage: Storage, stream: Stream, rows: pa.Table) -> pa.Table:
+    """Normalized rows with QARTOD flags, plus stored neighbours whose flags changed.
+
+    The harvest job's QC step; it gives rows with one row per key (conformed and deduplicated
+    once, before QC), so they are only conformed here (free for rows already in the table
+    schema). The provider's own flag is kept.
+    """
+    if rows.num_rows == 0:
+        return rows
+    batch = conform(rows)
+    out = flag_batch(storage, stream, batch, only_changed=False)
+    log.debug(
+        "stream=%s: flagged %d new values, %d stored neighbours re-flagged",
+        stream.id,
+        batch.num_rows,
+        out.num_rows - batch.num_rows,
+    )
+    return out
+
+
+def flag_batch(
+    storage: Storage,
+    stream: Stream,
+    batch: pa.Table,
+    *,
+    only_changed: bool,
+    dataset: pds.Dataset | None = None,
+    climatology: Mapping[SeriesKey, Sequence[MonthRange]] | None = None,
+) -> pa.Table:
+    """Flag `batch` (conformed rows of one stream) with its stored context.
+
+    Returns the batch rows and the stored neighbours whose flags changed; with
+    `only_changed` (reprocessing stored rows) only the batch rows whose flags differ.
+    """
+    planner = Planner(stream)
+    batch, bounds = ordered_series(batch)
+    needs_context = any(
+        any(t in WINDOWED_TESTS for t in planner(key).tests) for key, _, _ in bounds
+    )
+    needs_lake = needs_context or any(
+        "climatology" in planner(k).tests or planner(k).neighbors for k, _, _ in bounds
+    )
+    if needs_lake and dataset is None:
+        dataset = ObservationTable(storage).dataset()
+    if climatology is None:
+        climatology = (
+            load_climatology(storage)
+            if any("climatology" in planner(k).tests for k, _, _ in bounds)
+            else {}
+        )
+    pieces = [_with_role(batch, NEW)]
+    if needs_context:
+        assert dataset is not None
+        times = batch.column("time").to_numpy().astype("datetime64[us]")
+        for key, start, stop in bounds:
+            plan = planner(key)
+            if not any(t in WINDOWED_TESTS for t in plan.tests):
+                continue
+            points = plan.window_points() + 2
+            window = read_window(
+                dataset,
+                key,
+                times[start:stop].min(),
+                times[start:stop].max(),
+                points,
+                stream.cadence,
+            )
+            taken = times[start:stop].astype("int64")
+            between = window.between
+            if between.num_rows:
+                stored = between.column("time").to_numpy().astype("datetime64[us]").astype("int64")
+                between = between.filter(pa.array(~np.isin(stored, taken)))
+            before_roles = np.full(window.before.num_rows, CONTEXT, np.int8)
+            if window.before_truncated:
+                before_roles[: max(0, window.before.num_rows - 1)] = EDGE
+            after_roles = np.full(window.after.num_rows, CONTEXT, np.int8)
+            if window.after_truncated and window.after.num_rows:
+                after_roles[-1] = EDGE
+            pieces += [
+                _with_role(window.before, before_roles),
+                _with_role(between, CONTEXT),
+                _with_role(window.after, after_roles),
+            ]
+    combined = pa.concat_tables([_old_flags(p) for p in pieces], promote_options="default")
+    neighbors = None
+    if dataset is not None:
+        ds = dataset
+
+        def neighbors(key: SeriesKey, t: np.ndarray) -> np.ndarray | None:
+            plan = planner(key)
+            params = plan.tests.get("neighbor")
+            if not params:
+                return None
+            return neighbor_values(
+                ds, key[2], plan.neighbors, t, float(params["max_time_diff_s"]), key[1]
+            )
+
+    flagged = flag_table(
+        combined,
+        planner,
+        climatology=lambda key: climatology.get(key, ()),
+        neighbors=neighbors,
+    )
+    keep = _keep_mask(flagged, only_changed)
+    out = flagged.filter(keep)
+    return out.drop_columns([c for c in out.column_names if c.startswith("__")])
+
+
+def _with_role(table: pa.Table, role: int | np.ndarray) -> pa.Table:
+    values = np.full(table.num_rows, role, np.int8) if isinstance(role, int) else role
+    if _ROLE in table.column_names:
+        table = table.drop_columns([_ROLE])
+    return table.append_column(_ROLE, pa.array(values, pa.int8()))
+
+
+def _old_flags(table: pa.Table) -> pa.Table:
+    """Keep the flags a row carries as __old_<col>, to see afterwards what changed."""
+    for col in FLAG_COLUMNS:
+        old = (
+            table.column(col) if col in table.column_names else pa.nulls(table.num_rows, pa.int8())
+        )
+        table = table.append_column(f"__old_{col}", pc.cast(old, pa.int8()))
+    return table
+
+
+def _keep_mask(flagged: pa.Table, only_changed: bool) -> pa.Array:
+    role = flagged.column(_ROLE)
+    changed = None
+    for col in FLAG_COLUMNS:
+        old = flagged.column(f"__old_{col}")
+        diff = pc.or_kleene(pc.is_null(old), pc.not_equal(flagged.column(col), old))
+        changed = diff if changed is None else pc.or_(changed, diff)
+    assert changed is not None
+    new = pc.equal(role, NEW)
+    context = pc.and_(pc.equal(role, CONTEXT), changed)
+    if only_changed:
+        # Reprocessing: values are as stored, so a neighbour outside the window has no
+        # reason to change; re-flagging it with new thresholds would leak past the window.
+        return pc.fill_null(pc.and_(new, changed), False)
+    return pc.fill_null(pc.or_(new, context), False)
