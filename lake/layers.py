@@ -133,7 +133,7 @@ def _info(storage: Storage, meta: dict[str, Any]) -> LayerInfo:
         layer_id=meta["layer_id"],
         title=meta.get("title", meta["layer_id"]),
         url=layer_url(storage, meta["layer_id"]),
-        bbox=tuple(meta["bbox"]),  # type: ignore[arg-type]
+        bbox=tuple(meta["bbox"]),
         features=int(meta["features"]),
         geometry_types=list(meta.get("geometry_types", [])),
         columns=list(meta.get("columns", [])),
@@ -186,7 +186,8 @@ def read_layer(
 
 def to_geojson(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
     """A GeoJSON FeatureCollection (RFC 7946: lon/lat WGS84)."""
-    return json.loads(gdf.to_json(drop_id=True, to_wgs84=True))
+    doc: dict[str, Any] = json.loads(gdf.to_json(drop_id=True, to_wgs84=True))
+    return doc
 
 
 def to_shapefile_zip(gdf: gpd.GeoDataFrame, name: str) -> bytes:

@@ -220,7 +220,7 @@ def _resolve_relative_urls(raw: dict[str, Any], registry_path: str) -> None:
     for item in raw.get("streams") or []:
         source = item.get("source") if isinstance(item, dict) else None
         url = source.get("url") if isinstance(source, dict) else None
-        if isinstance(url, str) and url and "://" not in url:
+        if isinstance(source, dict) and isinstance(url, str) and url and "://" not in url:
             source["url"] = (base / url).resolve().as_uri()
 
 
@@ -250,5 +250,5 @@ def load_registry(path: str | Path) -> Registry:
             loc = loc[2:]
         field = ".".join(str(p) for p in loc) or None
         more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(_describe(err) + more, file=path, stream=stream_id, field=field) from None
+        raise ConfigError(_describe(dict(err)) + more, file=path, stream=stream_id, field=field) from None
     return registry
