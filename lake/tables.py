@@ -3,6 +3,9 @@
 Writes are merges on (dataset_id, station_id, variable, z, time): re-ingesting a response
 changes nothing, and a newer ingest wins where values differ. A commit is atomic, so a
 writer killed at any point leaves the table as it was before that batch or after it.
+
+A table created before a column existed (a new QC test's flag) gains it, null in the stored
+rows, the first time it is opened for writing; Arrow reads show it as null before that.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import DeltaTable, Field, WriterProperties, write_deltalake
 
 from lake.delta import ensure_table, merge_metrics, open_table, with_commit_retry
 from lake.errors import StorageError
@@ -23,7 +26,9 @@ from lake.storage import Storage
 
 log = logging.getLogger(__name__)
 
-#: One flag column per QARTOD test, stored beside every value (R10).
+#: One flag column per QARTOD test, stored beside every value. The tests themselves are
+#: `qc.catalogue.CATALOGUE`; the core imports nothing of qc, so a test there checks the
+#: two lists agree.
 QC_TESTS: tuple[str, ...] = (
     "syntax",
     "timing_gap",
@@ -129,6 +134,17 @@ def dedupe(batch: pa.Table) -> pa.Table:
     return batch.take(pc.take(keep, pc.sort_indices(keep)))
 
 
+def missing_fields(table: DeltaTable) -> list[pa.Field]:
+    """The fields of OBSERVATION_SCHEMA that the stored `table` lacks, in schema order.
+
+    Non-empty for a table created before a column was added to the schema, until it is next
+    opened for writing (`ObservationTable.delta`). Readers that bind columns by name (SQL
+    views) can add these as typed nulls.
+    """
+    stored = {f.name for f in table.schema().fields}
+    return [f for f in OBSERVATION_SCHEMA if f.name not in stored]
+
+
 def _sql_list(values: list[object]) -> str:
     def lit(v: object) -> str:
         return str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'"
@@ -148,15 +164,55 @@ class ObservationTable:
         return open_table(self.url, self.options) is not None
 
     def create(self) -> DeltaTable:
-        return ensure_table(
+        """The table, created if needed, with every column of OBSERVATION_SCHEMA."""
+        table = ensure_table(
             self.url, OBSERVATION_SCHEMA, self.options, PARTITION_COLUMNS, name="observations"
         )
+        return self._evolve(table)
 
     def delta(self) -> DeltaTable:
+        """The table opened for writing: created if needed, missing columns added."""
         table = open_table(self.url, self.options)
         if table is None:
             return self.create()
-        return table
+        return self._evolve(table)
+
+    def _evolve(self, table: DeltaTable) -> DeltaTable:
+        """`table` with the columns of OBSERVATION_SCHEMA it lacks added, in one commit.
+
+        Only the log changes: stored files keep their columns and read the new ones as null,
+        so no data file is rewritten. Done here, on the way to every write, and not by
+        merging with `merge_schema=True`: the merge's change predicate names each flag
+        column of the target and fails while one is missing, and appends and compaction
+        need the column too. Raises StorageError for a missing column that may not be null
+        (old rows would have no value for it).
+        """
+        missing = missing_fields(table)
+        if not missing:
+            return table
+        required = [f.name for f in missing if not f.nullable]
+        if required:
+            raise StorageError(
+                f"the table at {self.url} lacks required columns {required}; "
+                "stored rows have no value for them, so they cannot be added"
+            )
+
+        def add() -> tuple[DeltaTable, list[pa.Field]]:
+            # Re-read on each try: another writer may have added the columns meanwhile.
+            current = open_table(self.url, self.options) or table
+            still = missing_fields(current)
+            if still:
+                current.alter.add_columns([Field.from_arrow(f) for f in still])
+            return current, still
+
+        evolved, added = with_commit_retry(add, f"add columns to {self.url}")
+        if added:
+            log.info(
+                "observations table %s: added columns %s (null in stored rows)",
+                self.url,
+                ", ".join(f.name for f in added),
+            )
+        return evolved
 
     def write(self, batch: pa.Table, *, unique_keys: bool = False) -> WriteResult:
         """Merge a batch in: new keys are inserted, changed values replace older ones.
@@ -226,7 +282,15 @@ class ObservationTable:
         table = open_table(self.url, self.options)
         if table is None:
             return pds.dataset(OBSERVATION_SCHEMA.empty_table())
-        return table.to_pyarrow_dataset()
+        missing = missing_fields(table)
+        if not missing:
+            return table.to_pyarrow_dataset()
+        # Reading never writes (a reader may hold read-only credentials): a table not yet
+        # given a new column reads it as null, as it will be for these rows once added.
+        schema = pa.schema(table.schema().to_arrow())
+        for field in missing:
+            schema = schema.append(field.with_nullable(True))
+        return table.to_pyarrow_dataset(schema=schema)
 
     def compact(self, min_files: int = 2) -> int:
         """Rewrite each partition holding at least `min_files` files as one sorted set.
@@ -246,7 +310,9 @@ class ObservationTable:
                 continue
             predicate = f"variable = {_sql_list([variable])} AND year = {year}"
 
-            def rewrite(predicate: str = predicate, variable: str = variable, year: int = year):
+            def rewrite(
+                predicate: str = predicate, variable: str = variable, year: int = year
+            ) -> None:
                 current = self.delta()
                 part = current.to_pyarrow_dataset().to_table(
                     filter=(pc.field("variable") == variable) & (pc.field("year") == year)
@@ -254,7 +320,8 @@ class ObservationTable:
                 part = part.sort_by([("station_id", "ascending"), ("time", "ascending")])
                 write_deltalake(
                     current,
-                    part.cast(OBSERVATION_SCHEMA),
+                    # By name: a table that gained a column has it last, not in schema order.
+                    part.select(OBSERVATION_SCHEMA.names).cast(OBSERVATION_SCHEMA),
                     mode="overwrite",
                     predicate=predicate,
                     partition_by=PARTITION_COLUMNS,

@@ -34,24 +34,21 @@ from typing import Any
 import yaml
 
 from lake.errors import ConfigError
-from lake.registry import Category, Stream, parse_duration
-from lake.tables import QC_TESTS
+from lake.registry import Category, Stream
+from qc.catalogue import CATALOGUE, TABLE_TESTS, TEST_NAMES, PlanSettings
+from qc.catalogue import WINDOWED_TESTS as WINDOWED_TESTS  # re-exported for qc.on_write
 
 log = logging.getLogger(__name__)
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yaml"
 
-#: Tests whose thresholds live in the table by variable; the others need no table entry.
-TABLE_TESTS = ("gross_range", "spike", "rate_of_change", "flat_line")
-#: Tests that look at earlier (and for spike, later) values of the same series.
-WINDOWED_TESTS = ("timing_gap", "location", "spike", "rate_of_change", "flat_line")
-#: What each data category runs (R12). Federal streams keep their provider's flags.
+#: What each data category runs. Federal streams keep their provider's flags.
 CATEGORY_TESTS: dict[Category, tuple[str, ...]] = {
     Category.federal: ("syntax",),
     Category.model: ("syntax", "timing_gap"),
     Category.static: ("syntax",),
-    Category.funded: QC_TESTS,
-    Category.regional: QC_TESTS,
+    Category.funded: TEST_NAMES,
+    Category.regional: TEST_NAMES,
 }
 
 
@@ -99,10 +96,10 @@ class SeriesPlan:
     def window_points(self) -> int:
         """How many neighbouring points a value's flags depend on (each side), at most."""
         points = 2
-        flat = self.tests.get("flat_line")
-        if flat:
-            longest = max(float(flat["suspect_threshold"]), float(flat["fail_threshold"]))
-            points = max(points, int(longest / self.flat_line_interval_s) + 2)
+        for name, params in self.tests.items():
+            window = CATALOGUE[name].window
+            if window is not None:
+                points = max(points, window(params, self.flat_line_interval_s))
         return points
 
 
@@ -123,12 +120,6 @@ def _layer(params: Mapping[str, Any] | None, variable: str) -> dict[str, Any]:
     return out
 
 
-def _spans(params: dict[str, Any], keys: tuple[str, ...]) -> None:
-    for key in keys:
-        if params.get(key) is not None:
-            params[key] = tuple(float(x) for x in params[key])
-
-
 def plan_for(
     stream: Stream,
     station_id: str,
@@ -137,48 +128,47 @@ def plan_for(
 ) -> SeriesPlan:
     """The tests and thresholds for one series of `stream`, after every override.
 
-    A test that needs thresholds the table and registry do not give is left out (flag 2),
-    with a DEBUG line saying so. Raises ConfigError naming the stream and test when a
-    threshold in the registry cannot be used.
+    A test that needs thresholds (or, for the neighbour test, stations) that the table and
+    registry do not give is left out (flag 2), with a DEBUG line saying so. Raises
+    ConfigError naming the stream and test when a threshold in the registry cannot be used.
     """
     table = threshold_table() if table is None else table
     category_tests = CATEGORY_TESTS[stream.category]
     if stream.category is Category.federal and stream.qc.retest_provider:
-        category_tests = QC_TESTS
+        category_tests = TEST_NAMES
     station = _station_entry(stream, station_id)
     defaults = table.get(variable, {})
-    interval = stream.cadence
+    settings = PlanSettings(stream=stream, interval=stream.cadence)
     tests: dict[str, dict[str, Any]] = {}
-    neighbors: tuple[str, ...] = ()
-    for test in QC_TESTS:
+    for test in CATALOGUE.values():
         params: dict[str, Any] = {}
-        if test in TABLE_TESTS and isinstance(defaults.get(test), Mapping):
-            params.update(defaults[test])
-        params.update(_layer(stream.qc.tests.get(test), variable))
-        params.update(_layer(station.get(test), variable))
+        if test.in_threshold_table and isinstance(defaults.get(test.name), Mapping):
+            params.update(defaults[test.name])
+        params.update(_layer(stream.qc.tests.get(test.name), variable))
+        params.update(_layer(station.get(test.name), variable))
         enabled = params.pop("enabled", None)
-        if enabled is False or (enabled is None and test not in category_tests):
+        if enabled is False or (enabled is None and test.name not in category_tests):
             continue
         try:
-            if test == "flat_line" and "interval" in params:
-                interval = parse_duration(params.pop("interval"))
-            if test == "neighbor":
-                neighbors = tuple(str(s) for s in params.pop("stations", []) or [])
-                if not neighbors:
-                    continue
-            prepared = _prepare(test, params, stream)
+            prepared = test.prepare(params, settings)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
-                f"qc.{test} for {variable} at {station_id}: {exc}", stream=stream.id
+                f"qc.{test.name} for {variable} at {station_id}: {exc}", stream=stream.id
             ) from None
         if prepared is None:
-            log.debug("stream=%s %s %s: %s lacks thresholds", stream.id, station_id, variable, test)
+            log.debug(
+                "stream=%s %s %s: %s lacks thresholds or neighbour stations",
+                stream.id,
+                station_id,
+                variable,
+                test.name,
+            )
             continue
-        tests[test] = prepared
+        tests[test.name] = prepared
     return SeriesPlan(
         tests=tests,
-        flat_line_interval_s=_seconds(interval),
-        neighbors=neighbors,
+        flat_line_interval_s=_seconds(settings.interval),
+        neighbors=settings.neighbors,
         keep_provider_flags=stream.category is Category.federal,
     )
 
@@ -188,69 +178,3 @@ def _seconds(interval: timedelta) -> float:
     if seconds <= 0:
         raise ConfigError("the flat-line sampling interval must be positive")
     return seconds
-
-
-def _prepare(test: str, params: dict[str, Any], stream: Stream) -> dict[str, Any] | None:
-    """Keyword arguments for the ioos_qc call, or None if the test lacks its thresholds."""
-    if test == "syntax":
-        return {}
-    if test == "timing_gap":
-        # ioos_qc time_gap_test takes hours; default: three missed reports in a row.
-        span = params.get("fail_span")
-        hours = (
-            parse_duration(span).total_seconds() / 3600
-            if isinstance(span, str)
-            else float(span)
-            if span is not None
-            else 3 * stream.cadence.total_seconds() / 3600
-        )
-        return {"fail_span": hours}
-    if test == "location":
-        out: dict[str, Any] = {}
-        if params.get("range_max") is not None:
-            out["range_max"] = float(params["range_max"])
-        if params.get("bbox") is not None:
-            out["bbox"] = tuple(float(x) for x in params["bbox"])
-        return out
-    if test == "gross_range":
-        if params.get("fail_span") is None:
-            return None
-        _spans(params, ("fail_span", "suspect_span"))
-        fail, suspect = params["fail_span"], params.get("suspect_span")
-        if suspect is not None and not (fail[0] <= suspect[0] <= suspect[1] <= fail[1]):
-            raise ValueError(f"suspect_span {suspect} must lie within fail_span {fail}")
-        return {"fail_span": params["fail_span"], "suspect_span": params.get("suspect_span")}
-    if test == "climatology":
-        return {"fspan": tuple(float(x) for x in params["fspan"])} if "fspan" in params else {}
-    if test == "spike":
-        if params.get("suspect_threshold") is None:
-            return None
-        return {
-            "suspect_threshold": float(params["suspect_threshold"]),
-            "fail_threshold": float(params.get("fail_threshold") or params["suspect_threshold"]),
-            "method": str(params.get("method", "average")),
-        }
-    if test == "rate_of_change":
-        if params.get("threshold") is None:
-            return None
-        out = {"threshold": float(params["threshold"])}
-        if params.get("fail_threshold") is not None:
-            out["fail_threshold"] = float(params["fail_threshold"])
-        return out
-    if test == "flat_line":
-        if params.get("suspect_threshold") is None or params.get("fail_threshold") is None:
-            return None
-        return {
-            "suspect_threshold": float(params["suspect_threshold"]),
-            "fail_threshold": float(params["fail_threshold"]),
-            "tolerance": float(params.get("tolerance", 0.0)),
-        }
-    if test == "neighbor":
-        if params.get("suspect_threshold") is None:
-            return None
-        return {
-            "suspect_threshold": float(params["suspect_threshold"]),
-            "fail_threshold": float(params.get("fail_threshold") or params["suspect_threshold"]),
-            "max_time_diff_s": parse_duration(params.get("max_time_diff", "1h")).total_seconds(),
-        }
-    raise ValueError(f"unknown test {test!r}")

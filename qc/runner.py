@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -17,28 +16,24 @@ import pyarrow.compute as pc
 from ioos_qc import qartod
 
 from lake.tables import KEY_COLUMNS, QC_COLUMNS, QC_TESTS
+from qc.catalogue import (
+    FAIL,
+    MISSING,
+    NOT_EVALUATED,
+    PASS,
+    SUSPECT,
+    MonthRange,
+    Series,
+    run_test,
+)
 from qc.config import SeriesPlan
 
 log = logging.getLogger(__name__)
 
-PASS, NOT_EVALUATED, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
 #: A QARTOD flag a provider may already give (federal data): kept in the aggregate.
 _QARTOD_TEXT = {"1": PASS, "2": NOT_EVALUATED, "3": SUSPECT, "4": FAIL, "9": MISSING}
 
 SeriesKey = tuple[str, str, str, float]  # dataset_id, station_id, variable, z
-
-
-@dataclass(frozen=True, slots=True)
-class MonthRange:
-    """Expected range of a variable in one calendar month at one station (climatology)."""
-
-    month: int
-    vmin: float
-    vmax: float
-
-
-def _flags(result: np.ndarray) -> np.ndarray:
-    return np.asarray(np.ma.filled(result, MISSING), dtype=np.int8)
 
 
 def run_series(
@@ -61,14 +56,14 @@ def run_series(
     time = np.asarray(time, dtype="datetime64[ns]")
     value = np.asarray(value, dtype=np.float64)
     out = {col: np.full(n, NOT_EVALUATED, dtype=np.int8) for col in QC_COLUMNS}
+    series = Series(time, value, lon, lat, plan.flat_line_interval_s, climatology, neighbor)
     run: list[np.ndarray] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for test, params in plan.tests.items():
-            flags = _run_test(test, params, time, value, lon, lat, plan, climatology, neighbor)
-            if flags is not None:
-                out[f"qc_{test}"] = flags
-                run.append(flags)
+            flags = run_test(test, params, series)
+            out[f"qc_{test}"] = flags
+            run.append(flags)
     if plan.keep_provider_flags and provider_flag is not None:
         run.append(np.array([_QARTOD_TEXT.get(str(f).strip(), 0) for f in provider_flag], np.int8))
     if run:
@@ -76,78 +71,6 @@ def run_series(
     else:
         out["qc_agg"] = np.full(n, NOT_EVALUATED, dtype=np.int8)
     return out
-
-
-def _run_test(
-    test: str,
-    params: Mapping[str, object],
-    time: np.ndarray,
-    value: np.ndarray,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    plan: SeriesPlan,
-    climatology: Sequence[MonthRange],
-    neighbor: np.ndarray | None,
-) -> np.ndarray | None:
-    n = len(value)
-    if n == 0:
-        return np.zeros(0, dtype=np.int8)
-    if test == "syntax":
-        # Rows reach the table only after their response parsed: the syntax test passed.
-        # A response that failed it is recorded in the harvest log, with no rows.
-        return np.full(n, PASS, dtype=np.int8)
-    if test == "timing_gap":
-        if n < 2:
-            return np.full(n, NOT_EVALUATED, dtype=np.int8)
-        return _flags(qartod.time_gap_test(tinp=time, fail_span=params["fail_span"]))
-    if test == "location":
-        lon = np.asarray(lon, dtype=np.float64)
-        lat = np.asarray(lat, dtype=np.float64)
-        if np.isnan(lon).all() and np.isnan(lat).all():
-            return np.full(n, NOT_EVALUATED, dtype=np.int8)
-        kwargs = {"range_max": params["range_max"]} if "range_max" in params else {}
-        flags = _flags(qartod.location_test(lon=lon, lat=lat, **kwargs))
-        if "bbox" in params:
-            # A list of four numbers is ioos_qc's bbox form (min lon, min lat, max lon, max lat).
-            bbox = [float(x) for x in params["bbox"]]  # type: ignore[attr-defined]
-            inside = _flags(qartod.location_bounds_test(lon=lon, lat=lat, shape=bbox))
-            flags = np.asarray(qartod.qartod_compare([flags, inside]), dtype=np.int8)
-        return flags
-    if test == "gross_range":
-        return _flags(qartod.gross_range_test(inp=value, **params))
-    if test == "climatology":
-        if not climatology:
-            return np.full(n, NOT_EVALUATED, dtype=np.int8)
-        config = qartod.ClimatologyConfig()
-        for m in climatology:
-            config.add(
-                tspan=(m.month, m.month),
-                period="month",
-                vspan=(m.vmin, m.vmax),
-                fspan=params.get("fspan"),  # type: ignore[arg-type]
-            )
-        return _flags(
-            qartod.climatology_test(config=config, inp=value, tinp=time, zinp=np.zeros(n))
-        )
-    if test == "spike":
-        return _flags(qartod.spike_test(inp=value, **params))
-    if test == "rate_of_change":
-        return _flags(qartod.rate_of_change_test(inp=value, tinp=time, **params))
-    if test == "flat_line":
-        # ioos_qc uses tinp only for the median sampling interval; a regular axis at the
-        # pinned interval makes a batch and a whole history count the same points.
-        step = np.timedelta64(int(plan.flat_line_interval_s * 1e9), "ns")
-        regular = np.datetime64(0, "ns") + np.arange(n) * step
-        return _flags(qartod.flat_line_test(inp=value, tinp=regular, **params))
-    if test == "neighbor":
-        if neighbor is None:
-            return np.full(n, NOT_EVALUATED, dtype=np.int8)
-        diff = value - np.asarray(neighbor, dtype=np.float64)
-        s, f = float(params["suspect_threshold"]), float(params["fail_threshold"])  # type: ignore[arg-type]
-        flags = _flags(qartod.gross_range_test(inp=diff, fail_span=(-f, f), suspect_span=(-s, s)))
-        flags[np.isnan(diff) & ~np.isnan(value)] = NOT_EVALUATED
-        return flags
-    raise ValueError(f"unknown QC test {test!r}")
 
 
 PlanLookup = Callable[[SeriesKey], SeriesPlan]

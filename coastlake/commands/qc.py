@@ -1,6 +1,6 @@
 """`lake qc`: reprocess flags over history, build the climatology, show the QC tables.
 
-Also adds the station-state section (active / stale / offline, R11) to `lake status`.
+Also adds the station-state section (active / stale / offline) to `lake status`.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
         """Show the gross-range table (and its sources) by CF standard name."""
         from rich.table import Table
 
+        from qc.catalogue import TABLE_TESTS
         from qc.config import threshold_table
 
         table = Table("variable", "test", "thresholds", "source", title="QC thresholds")
@@ -109,7 +110,7 @@ def register(app: typer.Typer) -> None:
             if variable and name != variable:
                 continue
             sources = entry.get("source", {})
-            for test in ("gross_range", "spike", "rate_of_change", "flat_line"):
+            for test in TABLE_TESTS:
                 if test not in entry:
                     continue
                 src = (
