@@ -39,6 +39,7 @@ from ingest.base import (
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
+from lake.stations import station_urn
 
 DEFAULT_URL = "https://api.tidesandcurrents.noaa.gov"
 DATAGETTER = "/api/prod/datagetter"
@@ -100,11 +101,9 @@ MAX_WINDOW: dict[str, timedelta] = {
 }
 SIX_MINUTE_WINDOW = timedelta(days=31)
 DATUM_PRODUCTS = frozenset({"water_level", "hourly_height", "predictions"})
-
-
-def station_urn(station: str) -> str:
-    """IOOS URN of a CO-OPS station ('9447130' -> 'urn:ioos:station:NOAA.NOS.CO-OPS:9447130')."""
-    return f"urn:ioos:station:NOAA.NOS.CO-OPS:{station}"
+#: The naming authority of CO-OPS station URNs: '9447130' is
+#: 'urn:ioos:station:NOAA.NOS.CO-OPS:9447130'.
+AUTHORITY = "NOAA.NOS.CO-OPS"
 
 
 def _products(stream: Stream) -> list[str]:
@@ -229,7 +228,7 @@ class Coops:
                 attrs["sensors"] = [x.get("name") for x in sensors["sensors"]]
             out.append(
                 StationInfo(
-                    station_id=station_urn(sid),
+                    station_id=station_urn(AUTHORITY, sid),
                     name=s.get("name"),
                     lon=_float(s.get("lng")),
                     lat=_float(s.get("lat")),
@@ -244,7 +243,7 @@ class Coops:
     def stations(self, stream: Stream) -> list[StationInfo]:
         return [
             StationInfo(
-                station_id=station_urn(str(s["id"])),
+                station_id=station_urn(AUTHORITY, str(s["id"])),
                 name=s.get("name"),
                 lon=s.get("lon"),
                 lat=s.get("lat"),
@@ -365,7 +364,7 @@ def parse_coops_json(
             )
         tables.append(
             source_rows(
-                station_id=station_urn(station),
+                station_id=station_urn(AUTHORITY, station),
                 times=times,
                 variable=column,
                 values=values.to_numpy(dtype="float64"),

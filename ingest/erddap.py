@@ -38,6 +38,7 @@ from ingest.base import (
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, FetchError, ParseError
 from lake.registry import Stream
+from lake.stations import station_urn
 
 #: Variables that locate or identify rows rather than measure something.
 COORDINATES = frozenset({"time", "latitude", "longitude", "depth", "altitude", "z"})
@@ -128,13 +129,14 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def station_urn(stream: Stream) -> str:
-    """IOOS URN of the station: `urn:ioos:station:<naming authority>:<id>`."""
+def stream_station_id(stream: Stream) -> str:
+    """IOOS URN of the stream's station: its `urn` if the registry gives one, else
+    `urn:ioos:station:<naming_authority>:<id>` (authority 'erddap' unless set)."""
     station = _station(stream)
     if station.get("urn"):
         return str(station["urn"])
-    authority = stream.source.params.get("naming_authority", "erddap")
-    return f"urn:ioos:station:{authority}:{station['id']}"
+    authority = str(stream.source.params.get("naming_authority", "erddap"))
+    return station_urn(authority, str(station["id"]))
 
 
 class Erddap:
@@ -167,7 +169,7 @@ class Erddap:
         g = self.info.globals
         return [
             StationInfo(
-                station_id=station_urn(stream),
+                station_id=stream_station_id(stream),
                 name=station.get("name"),
                 lon=station.get("lon"),
                 lat=station.get("lat"),
@@ -186,7 +188,7 @@ class Erddap:
         station = _station(stream)
         return [
             StationInfo(
-                station_id=station_urn(stream),
+                station_id=stream_station_id(stream),
                 name=station.get("name"),
                 lon=station.get("lon"),
                 lat=station.get("lat"),
@@ -257,7 +259,7 @@ class Erddap:
                 stream_id=stream.id,
                 url=raw.url,
                 raw_file=raw_file,
-                station_id=station_urn(stream),
+                station_id=stream_station_id(stream),
                 lon=station.get("lon"),
                 lat=station.get("lat"),
                 info=self.info,

@@ -9,6 +9,7 @@ from ingest.erddap import Erddap
 from ingest.ndbc import NdbcRealtime
 from ingest.nerrs import Nerrs
 from lake.errors import ConfigError
+from lake.registry import EXTERNAL_KIND
 
 HARVESTERS: dict[str, type] = {
     NdbcRealtime.kind: NdbcRealtime,
@@ -17,10 +18,6 @@ HARVESTERS: dict[str, type] = {
     Nerrs.kind: Nerrs,
     TextFile.kind: TextFile,
 }
-
-
-#: A catalog-only reference to a feed hosted elsewhere: described in STAC, never harvested.
-EXTERNAL_KIND = "external"
 
 
 def _grid_kinds() -> dict[str, type]:

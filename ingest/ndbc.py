@@ -135,7 +135,9 @@ TIME_COLUMNS = ("YY", "MM", "DD", "hh", "mm")
 
 def station_urn(station: str) -> str:
     """IOOS URN of an NDBC station ('44013' -> 'urn:ioos:station:wmo:44013')."""
-    return f"urn:ioos:station:wmo:{station.lower()}"
+    from lake.stations import station_urn as ioos_station_urn
+
+    return ioos_station_urn("wmo", station.lower())
 
 
 class NdbcRealtime:

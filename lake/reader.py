@@ -15,18 +15,14 @@ import xarray as xr
 
 from lake.duck import connect, refresh_views
 from lake.errors import NotFound
+from lake.flags import NOT_EVALUATED
+from lake.netcdf import NcVariable, timeseries_dataset
 from lake.settings import Settings, get_settings
 from lake.storage import Storage
 from lake.tables import ObservationTable
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
-
-QC_FLAG_ATTRS = {
-    "flag_values": np.array([1, 2, 3, 4, 9], dtype="int8"),
-    "flag_meanings": "pass not_evaluated suspect fail missing",
-    "standard_name": "aggregate_quality_flag",
-}
 
 
 class Lake:
@@ -113,12 +109,13 @@ class Lake:
         """The whole observation table as a lazy Dask DataFrame (one partition per file)."""
         import dask_deltatable
 
-        return dask_deltatable.read_deltalake(
+        frame: dd.DataFrame = dask_deltatable.read_deltalake(
             self.observations.url,
             columns=columns,
             delta_storage_options=self.storage.delta_options(),
             storage_options=self.storage.s3fs_options() if self.storage.is_s3 else None,
         )
+        return frame
 
     def close(self) -> None:
         if self._con is not None:
@@ -127,7 +124,35 @@ class Lake:
             self._views_live = False
 
 
+#: The station and where it is: scalars of a single-station file.
+_SERIES_POSITION = (
+    NcVariable(
+        "time",
+        "time",
+        "coordinate",
+        {"standard_name": "time", "axis": "T", "long_name": "time (UTC)"},
+    ),
+    NcVariable("station_id", "string", "station", {"long_name": "station"}),
+    NcVariable(
+        "lon", role="instance", attrs={"standard_name": "longitude", "units": "degrees_east"}
+    ),
+    NcVariable(
+        "lat", role="instance", attrs={"standard_name": "latitude", "units": "degrees_north"}
+    ),
+    NcVariable(
+        "z",
+        role="instance",
+        attrs={"standard_name": "height", "units": "m", "positive": "up", "axis": "Z"},
+    ),
+)
+
+
 def _to_dsg(rows: pd.DataFrame, dataset_id: str, station_id: str) -> xr.Dataset:
+    """Long rows of one station as a single-station timeSeries: a column per variable.
+
+    A variable measured at several heights gets one column per height (`<name>_at_<z>m`).
+    A time at which a variable has no flag is flagged not evaluated.
+    """
     rows = rows.copy()
     levels = rows.groupby("variable")["z"].nunique()
     several = rows["variable"].map(levels).to_numpy() > 1
@@ -139,49 +164,36 @@ def _to_dsg(rows: pd.DataFrame, dataset_id: str, station_id: str) -> xr.Dataset:
     # (time, name) is unique: the table's keys are dataset, station, variable, z and time.
     wide = rows.pivot(index="time", columns="name", values="value")
     flags = rows.pivot(index="time", columns="name", values="qc_agg")
-    times = wide.index.to_numpy(dtype="datetime64[ns]")
-    ds = xr.Dataset(coords={"time": ("time", times)})
-    ds["time"].attrs = {"standard_name": "time", "axis": "T", "long_name": "time (UTC)"}
+    frame = rows.groupby("time")[["lon", "lat", "z"]].last().reindex(wide.index)
+    frame["station_id"] = station_id
+    variables = list(_SERIES_POSITION)
     meta = rows.drop_duplicates("name").set_index("name")
     for name in wide.columns:
-        ds[name] = ("time", wide[name].to_numpy(dtype="float64"))
-        ds[name].attrs = {
-            "standard_name": meta.loc[name, "variable"],
-            "units": meta.loc[name, "units"],
-            "coordinates": "time lat lon z station_id",
-            "ancillary_variables": f"{name}_qc_agg",
-        }
-        if name in flags:
-            flag = flags[name].reindex(wide.index).fillna(2).to_numpy().astype("int8")
-        else:
-            flag = np.full(len(times), 2, dtype="int8")
-        ds[f"{name}_qc_agg"] = ("time", flag)
-        ds[f"{name}_qc_agg"].attrs = {**QC_FLAG_ATTRS, "long_name": f"QARTOD flag of {name}"}
-    lon = rows["lon"].dropna()
-    lat = rows["lat"].dropna()
-    ds["lon"] = (
-        (),
-        float(lon.iloc[-1]) if len(lon) else np.nan,
-        {"standard_name": "longitude", "units": "degrees_east"},
-    )
-    ds["lat"] = (
-        (),
-        float(lat.iloc[-1]) if len(lat) else np.nan,
-        {"standard_name": "latitude", "units": "degrees_north"},
-    )
-    ds["z"] = (
-        (),
-        float(rows["z"].iloc[0]),
-        {"standard_name": "height", "units": "m", "positive": "up", "axis": "Z"},
-    )
-    ds["station_id"] = ((), station_id, {"cf_role": "timeseries_id", "long_name": "station"})
-    ds = ds.set_coords(["lon", "lat", "z", "station_id"])
-    ds.attrs = {
-        "featureType": "timeSeries",
-        "Conventions": "CF-1.11, ACDD-1.3",
-        "dataset_id": dataset_id,
-        "cdm_data_type": "TimeSeries",
-        "time_coverage_start": str(pd.Timestamp(times[0]).isoformat()) + "Z",
-        "time_coverage_end": str(pd.Timestamp(times[-1]).isoformat()) + "Z",
-    }
-    return ds
+        frame[name] = wide[name].to_numpy(dtype="float64")
+        frame[f"{name}_qc_agg"] = (
+            flags[name].reindex(wide.index).fillna(NOT_EVALUATED)
+            if name in flags
+            else NOT_EVALUATED
+        )
+        variables.append(
+            NcVariable(
+                name,
+                attrs={
+                    "standard_name": meta.loc[name, "variable"],
+                    "units": meta.loc[name, "units"],
+                    "ancillary_variables": f"{name}_qc_agg",
+                },
+            )
+        )
+        variables.append(
+            NcVariable(
+                f"{name}_qc_agg",
+                "flag",
+                attrs={
+                    "standard_name": "aggregate_quality_flag",
+                    "long_name": f"QARTOD flag of {name}",
+                },
+            )
+        )
+    frame = frame.reset_index()
+    return timeseries_dataset(frame, variables, {"dataset_id": dataset_id}, layout="single")

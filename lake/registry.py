@@ -97,6 +97,11 @@ class Provider(_Strict):
     roles: list[str] = Field(default_factory=lambda: ["producer"])
 
 
+#: The source kind of a catalog-only reference to a feed hosted elsewhere: described in STAC,
+#: never harvested. The registry owns the kinds a stream may name, so the name lives here.
+EXTERNAL_KIND = "external"
+
+
 class SourceConfig(BaseModel):
     """Which harvester reads the source and its parameters (checked by the harvester itself)."""
 
@@ -250,5 +255,7 @@ def load_registry(path: str | Path) -> Registry:
             loc = loc[2:]
         field = ".".join(str(p) for p in loc) or None
         more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(_describe(dict(err)) + more, file=path, stream=stream_id, field=field) from None
+        raise ConfigError(
+            _describe(dict(err)) + more, file=path, stream=stream_id, field=field
+        ) from None
     return registry

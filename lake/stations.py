@@ -1,4 +1,5 @@
-"""Station metadata (name, position, WMO id, provider, platform) as a small Delta table."""
+"""Station ids (IOOS URNs) and station metadata (name, position, WMO id, provider, platform)
+as a small Delta table."""
 
 from __future__ import annotations
 
@@ -11,6 +12,24 @@ import pyarrow as pa
 
 from lake.delta import ensure_table, open_table, with_commit_retry
 from lake.storage import Storage
+
+
+def station_urn(authority: str, code: str) -> str:
+    """The IOOS URN of a station: `urn:ioos:station:<authority>:<code>` ('wmo', '44013' ->
+    'urn:ioos:station:wmo:44013').
+
+    The one place the form is written, so every source names a station the same way and the
+    station_id of a row can be matched across sources. Callers normalize the code the way
+    their provider needs (NDBC lower-cases it); this does not, so existing ids keep their case.
+    Raises ValueError for an empty authority or code, which would give an id that names no
+    station.
+    """
+    if not authority or not code:
+        raise ValueError(
+            f"a station URN needs an authority and a code, got {authority!r}, {code!r}"
+        )
+    return f"urn:ioos:station:{authority}:{code}"
+
 
 STATION_SCHEMA = pa.schema(
     [

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lake.flags import FAIL
 from lake.storage import Storage
 from lake.tables import ObservationTable
 from qc.runner import MonthRange, SeriesKey
@@ -55,12 +56,12 @@ def climatology_url(storage: Storage) -> str:
 def build_climatology(storage: Storage, dataset_ids: list[str] | None = None) -> pa.Table:
     """Derive and store monthly ranges for every series with two years of history.
 
-    Values already flagged as failing (qc_agg 4) are left out, so a broken sensor does not
+    Values already flagged as failing (qc_agg FAIL) are left out, so a broken sensor does not
     widen its own expected range. Returns the stored table (also for series without enough
     history: none of their rows are in it).
     """
     dataset = ObservationTable(storage).dataset()
-    flt = pc.field("qc_agg").is_null() | (pc.field("qc_agg") != 4)
+    flt = pc.field("qc_agg").is_null() | (pc.field("qc_agg") != FAIL)
     rows = dataset.to_table(
         columns=["dataset_id", "station_id", "variable", "z", "time", "value"], filter=flt
     )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 from datetime import datetime
 from typing import Any
 
@@ -21,20 +19,18 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, FastAPI, Response
 
 from coastlake.server.erddap.query import parse_time
+from coastlake.server.formats import MEDIA_TYPES, offered
 from lake.deps import RAW_ID, LakeDeps, check_dataset_id, check_station_id
 from lake.errors import NotFound, RequestError
 from lake.grids import open_grid
 from lake.layers import read_layer, to_geojson, to_shapefile_zip
+from lake.netcdf import acdd_attrs, dataset_to_netcdf_bytes
 from lake.raw import RawZone
 
 log = logging.getLogger(__name__)
 
-STATION_FORMATS = {
-    "nc": "application/x-netcdf",
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
-    "parquet": "application/vnd.apache.parquet",
-}
+STATION_FORMATS = offered("nc", "csv", "json", "parquet")
+LAYER_FORMATS = offered("geojson", "shp.zip")
 MAX_DOWNLOAD_ROWS = 5_000_000
 MAX_GRID_BYTES = 500_000_000
 
@@ -101,7 +97,14 @@ def station_rows(
 def router(ctx: LakeDeps) -> APIRouter:
     """Routes under /data."""
     api = APIRouter(prefix="/data", tags=["downloads"])
+    _station_routes(api, ctx)
+    _raw_routes(api, ctx)
+    _grid_routes(api, ctx)
+    _layer_routes(api, ctx)
+    return api
 
+
+def _station_routes(api: APIRouter, ctx: LakeDeps) -> None:
     @api.get("/stations/{dataset_id}.{fmt}")
     def station_download(
         dataset_id: str,
@@ -125,38 +128,46 @@ def router(ctx: LakeDeps) -> APIRouter:
         if fmt == "nc":
             if not station:
                 raise RequestError("NetCDF downloads are per station: add station=<station id>")
-            ds = ctx.lake.series(
-                dataset_id, station, t0, t1, names, include_flagged=include_flagged
-            )
-            stream = ctx.stream(dataset_id)
-            if stream is not None:
-                ds.attrs.update(
-                    title=stream.title,
-                    summary=stream.summary.strip(),
-                    license=stream.license,
-                    references=stream.citation,
-                    institution=stream.provider.name,
-                )
-            fd, path = tempfile.mkstemp(suffix=".nc")
-            os.close(fd)
-            try:
-                ds.to_netcdf(path, engine="netcdf4")
-                with open(path, "rb") as fh:
-                    body = fh.read()
-            finally:
-                os.unlink(path)
-            return Response(body, media_type=STATION_FORMATS["nc"], headers=headers)
-        table = station_rows(ctx, dataset_id, station, t0, t1, names, include_flagged)
-        buf = io.BytesIO()
-        if fmt == "csv":
-            pacsv.write_csv(table, buf)
-        elif fmt == "parquet":
-            pq.write_table(table, buf)
+            body = station_netcdf(ctx, dataset_id, station, t0, t1, names, include_flagged)
         else:
-            rows = table.to_pylist()
-            buf.write(json.dumps({"dataset_id": dataset_id, "rows": rows}, default=str).encode())
-        return Response(buf.getvalue(), media_type=STATION_FORMATS[fmt], headers=headers)
+            table = station_rows(ctx, dataset_id, station, t0, t1, names, include_flagged)
+            body = encode_rows(table, fmt, dataset_id)
+        return Response(body, media_type=STATION_FORMATS[fmt], headers=headers)
 
+
+def station_netcdf(
+    ctx: LakeDeps,
+    dataset_id: str,
+    station_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    variables: list[str] | None,
+    include_flagged: bool,
+) -> bytes:
+    """One station's series as a single-station CF timeSeries file, titled by its stream."""
+    ds = ctx.lake.series(
+        dataset_id, station_id, start, end, variables, include_flagged=include_flagged
+    )
+    stream = ctx.stream(dataset_id)
+    if stream is not None:
+        ds.attrs.update(acdd_attrs(stream))
+    return dataset_to_netcdf_bytes(ds)
+
+
+def encode_rows(table: pa.Table, fmt: str, dataset_id: str) -> bytes:
+    """Long rows as csv, parquet or json (`{"dataset_id", "rows"}`)."""
+    buf = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, buf)
+    elif fmt == "parquet":
+        pq.write_table(table, buf)
+    else:
+        rows = table.to_pylist()
+        buf.write(json.dumps({"dataset_id": dataset_id, "rows": rows}, default=str).encode())
+    return buf.getvalue()
+
+
+def _raw_routes(api: APIRouter, ctx: LakeDeps) -> None:
     @api.get("/raw/{dataset_id}/{raw_id}")
     def raw_response(dataset_id: str, raw_id: str, meta: bool = False) -> Response:
         """The response a value came from, byte for byte (its `raw_id` is in every row)."""
@@ -167,7 +178,7 @@ def router(ctx: LakeDeps) -> APIRouter:
         try:
             if meta:
                 return Response(
-                    json.dumps(zone.meta(dataset_id, raw_id)), media_type="application/json"
+                    json.dumps(zone.meta(dataset_id, raw_id)), media_type=MEDIA_TYPES["json"]
                 )
             info = _raw_meta(zone, dataset_id, raw_id)
             body = zone.get(dataset_id, raw_id)
@@ -176,6 +187,8 @@ def router(ctx: LakeDeps) -> APIRouter:
         media = str(info.get("content_type") or "application/octet-stream")
         return Response(body, media_type=media, headers={"X-Source-URL": str(info.get("url", ""))})
 
+
+def _grid_routes(api: APIRouter, ctx: LakeDeps) -> None:
     @api.get("/grids/{dataset_id}.nc")
     def grid_subset(
         dataset_id: str,
@@ -189,12 +202,14 @@ def router(ctx: LakeDeps) -> APIRouter:
         ds = open_grid(ctx.storage, dataset_id)
         body = grid_netcdf(ds, _variables(variables), _bbox(bbox), *_window(start, end))
         headers = {"Content-Disposition": f'attachment; filename="{dataset_id}_subset.nc"'}
-        return Response(body, media_type="application/x-netcdf", headers=headers)
+        return Response(body, media_type=MEDIA_TYPES["nc"], headers=headers)
 
+
+def _layer_routes(api: APIRouter, ctx: LakeDeps) -> None:
     @api.get("/layers/{name}")
     def layer_download(name: str, bbox: str | None = None) -> Response:
         """A vector layer as GeoJSON (`<id>.geojson`) or a zipped Shapefile (`<id>.shp.zip`)."""
-        for fmt in ("geojson", "shp.zip"):
+        for fmt in LAYER_FORMATS:
             if name.endswith(f".{fmt}"):
                 layer_id = check_dataset_id(name[: -len(fmt) - 1])
                 break
@@ -203,13 +218,11 @@ def router(ctx: LakeDeps) -> APIRouter:
         gdf = read_layer(ctx.storage, layer_id, bbox=_bbox(bbox))
         if fmt == "geojson":
             body = json.dumps(to_geojson(gdf)).encode()
-            return Response(body, media_type="application/geo+json")
+            return Response(body, media_type=LAYER_FORMATS[fmt])
         headers = {"Content-Disposition": f'attachment; filename="{layer_id}.shp.zip"'}
         return Response(
-            to_shapefile_zip(gdf, layer_id), media_type="application/zip", headers=headers
+            to_shapefile_zip(gdf, layer_id), media_type=LAYER_FORMATS[fmt], headers=headers
         )
-
-    return api
 
 
 def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -262,14 +275,7 @@ def grid_netcdf(
             f"{MAX_GRID_BYTES / 1e6:,.0f} MB (narrow the box, the time window or the variables)",
             status=413,
         )
-    fd, path = tempfile.mkstemp(suffix=".nc")
-    os.close(fd)
-    try:
-        ds.load().to_netcdf(path, engine="netcdf4")
-        with open(path, "rb") as fh:
-            return fh.read()
-    finally:
-        os.unlink(path)
+    return dataset_to_netcdf_bytes(ds.load())
 
 
 def _raw_meta(zone: Any, dataset_id: str, raw_id: str) -> dict[str, Any]:

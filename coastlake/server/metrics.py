@@ -20,11 +20,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from lake.deps import LakeDeps
+from lake.flags import FLAG_NAMES, NOT_EVALUATED
 from lake.status import StreamStatus, stream_status
 
 log = logging.getLogger("coastlake.server.app.access")
-
-FLAG_NAMES = {1: "pass", 2: "not_evaluated", 3: "suspect", 4: "fail", 9: "missing"}
 
 
 class LakeCollector(Collector):
@@ -70,8 +69,8 @@ def qc_summary(ctx: LakeDeps, dataset_id: str | None = None) -> list[dict[str, A
     """Count of values per dataset and QARTOD aggregate flag."""
     where, params = ("WHERE dataset_id = ?", [dataset_id]) if dataset_id else ("", [])
     rows = ctx.sql(
-        "SELECT dataset_id, coalesce(qc_agg, 2) AS flag, count(*) AS n FROM observations_all "
-        f"{where} GROUP BY ALL ORDER BY ALL",
+        f"SELECT dataset_id, coalesce(qc_agg, {NOT_EVALUATED}) AS flag, count(*) AS n "
+        f"FROM observations_all {where} GROUP BY ALL ORDER BY ALL",
         params,
     ).to_pylist()
     return [

@@ -24,21 +24,18 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
+from coastlake.server.formats import offered
 from lake.delta import open_table
 from lake.deps import LakeDeps
 from lake.errors import RequestError
+from lake.flags import FAIL
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import OBSERVATION_SCHEMA
 
 log = logging.getLogger(__name__)
 
-SQL_FORMATS = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "parquet": "application/vnd.apache.parquet",
-    "arrow": "application/vnd.apache.arrow.stream",
-}
+SQL_FORMATS = offered("json", "csv", "parquet", "arrow")
 MAX_QUERY_CHARS = 20_000
 
 
@@ -127,7 +124,7 @@ class SqlSandbox:
         )
         cur.execute(
             "CREATE OR REPLACE TEMP VIEW observations AS SELECT * REPLACE "
-            "(CASE WHEN qc_agg = 4 THEN NULL ELSE value END AS value) FROM observations_all"
+            f"(CASE WHEN qc_agg = {FAIL} THEN NULL ELSE value END AS value) FROM observations_all"
         )
         if "stations" in self._sources:
             cur.execute("CREATE OR REPLACE TEMP VIEW stations AS SELECT * FROM __lake_stations")

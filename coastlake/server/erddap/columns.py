@@ -13,12 +13,14 @@ from typing import Literal
 
 from lake.deps import LakeDeps
 from lake.errors import NotFound, RequestError
+from lake.flags import FLAG_MEANINGS, FLAG_VALUES
 from lake.tables import QC_TESTS
 
 ColumnKind = Literal["string", "time", "float", "flag"]
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
 
-QC_FLAG_MEANINGS = "pass not_evaluated suspect fail missing"
+#: How ERDDAP's info page shows `flag_values` (a NetCDF file carries them as an int8 array).
+FLAG_VALUES_TEXT = ", ".join(str(v) for v in FLAG_VALUES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +131,8 @@ def dataset_columns(ctx: LakeDeps, dataset_id: str) -> DatasetColumns:
     for variable, _units in variables:
         name = safe_name(variable)
         flag_attrs = {
-            "flag_values": "1, 2, 3, 4, 9",
-            "flag_meanings": QC_FLAG_MEANINGS,
+            "flag_values": FLAG_VALUES_TEXT,
+            "flag_meanings": FLAG_MEANINGS,
         }
         columns[f"{name}_qc_agg"] = Column(
             f"{name}_qc_agg",

@@ -7,21 +7,18 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
-import netCDF4
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from coastlake.server.erddap.columns import Column
+from coastlake.server.formats import MEDIA_TYPES
 from lake.errors import RequestError
+from lake.netcdf import CONVENTIONS, NcVariable, Role, observations_to_netcdf
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
-EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
@@ -140,88 +137,59 @@ def to_html_table(table: pa.Table, columns: list[Column], meta: dict[str, Any]) 
     return page.encode()
 
 
+#: What a tabledap column is in a CF timeSeries file; the rest are data (values and flags).
+_ROLES: dict[str, Role] = {
+    "station": "station",
+    "longitude": "instance",
+    "latitude": "instance",
+    "z": "coordinate",
+    "time": "coordinate",
+}
+
+
+def _nc_attrs(col: Column) -> dict[str, Any]:
+    attrs: dict[str, Any] = dict(col.attrs)
+    if col.units:
+        attrs["units"] = col.units
+    if col.name == "station":
+        attrs["ioos_category"] = "Identifier"  # as ERDDAP marks the station id in its files
+    return attrs
+
+
 def to_nccf(table: pa.Table, columns: list[Column], meta: dict[str, Any]) -> bytes:
     """CF DSG timeSeries as a contiguous ragged array (what ERDDAP's .ncCF gives).
 
     Station, longitude and latitude live on the `timeseries` dimension, `rowSize` says how many
     observations each station has, everything else is on `obs`.
     """
-    df = _frame(table)
+    names = {c.name for c in columns}
     for needed in ("station", "time"):
-        if needed not in df.columns:
+        if needed not in names:
             raise RequestError(f".ncCF needs {needed!r} among the requested variables")
-    df = df.sort_values(["station", "time"], kind="stable").reset_index(drop=True)
-    stations = list(dict.fromkeys(df["station"].tolist()))
-    counts = df.groupby("station", sort=False).size().reindex(stations).to_numpy()
-    first = df.groupby("station", sort=False).first().reindex(stations)
-    fd, path = tempfile.mkstemp(suffix=".nc")
-    os.close(fd)
-    try:
-        with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-            nc.createDimension("timeseries", len(stations))
-            nc.createDimension("obs", len(df))
-            station = nc.createVariable("station", str, ("timeseries",))
-            station[:] = np.array(stations, dtype=object)
-            station.setncatts(
-                {"cf_role": "timeseries_id", "long_name": "station", "ioos_category": "Identifier"}
-            )
-            rs = nc.createVariable("rowSize", "i4", ("timeseries",))
-            rs[:] = counts.astype("int32")
-            rs.setncatts(
-                {
-                    "sample_dimension": "obs",
-                    "long_name": "Number of Observations for this TimeSeries",
-                }
-            )
-            for col in columns:
-                if col.name == "station":
-                    continue
-                on_station = col.name in ("longitude", "latitude")
-                dim = "timeseries" if on_station else "obs"
-                series = first[col.name] if on_station else df[col.name]
-                if col.kind == "time":
-                    values = (series.to_numpy(dtype="datetime64[us]") - EPOCH) / np.timedelta64(
-                        1, "s"
-                    )
-                    var = nc.createVariable(col.name, "f8", (dim,), fill_value=np.nan)
-                    var[:] = values
-                elif col.kind == "flag":
-                    var = nc.createVariable(col.name, "i1", (dim,), fill_value=np.int8(-127))
-                    var[:] = np.ma.masked_invalid(series.to_numpy(dtype="float64")).astype("int8")
-                else:
-                    var = nc.createVariable(col.name, "f8", (dim,), fill_value=np.nan)
-                    var[:] = series.to_numpy(dtype="float64")
-                attrs: dict[str, Any] = dict(col.attrs)
-                if col.units:
-                    attrs["units"] = col.units
-                if col.kind == "flag":
-                    attrs["flag_values"] = np.array([1, 2, 3, 4, 9], dtype="int8")
-                if not on_station and col.name != "time":
-                    attrs["coordinates"] = "time latitude longitude z"
-                var.setncatts(attrs)
-            nc.setncatts(
-                {
-                    "featureType": "TimeSeries",
-                    "cdm_data_type": "TimeSeries",
-                    "cdm_timeseries_variables": "station,longitude,latitude",
-                    "Conventions": "CF-1.11, ACDD-1.3, COARDS",
-                    "id": str(meta.get("dataset_id", "")),
-                    **{k: str(v) for k, v in meta.items() if v and isinstance(v, str)},
-                }
-            )
-        with open(path, "rb") as fh:
-            return fh.read()
-    finally:
-        os.unlink(path)
+    variables = [
+        NcVariable(c.name, c.kind, _ROLES.get(c.name, "data"), _nc_attrs(c)) for c in columns
+    ]
+    attrs = {
+        "featureType": "TimeSeries",  # ERDDAP's spelling, which its clients compare against
+        "cdm_timeseries_variables": "station,longitude,latitude",
+        "Conventions": f"{CONVENTIONS}, COARDS",
+        "id": str(meta.get("dataset_id", "")),
+        **{k: v for k, v in meta.items() if v and isinstance(v, str)},
+    }
+    return observations_to_netcdf(_frame(table), variables, attrs, layout="ragged")
 
 
 Renderer = Callable[[pa.Table, list[Column], dict[str, Any]], bytes]
+RENDERERS: dict[str, Renderer] = {
+    "csv": to_csv,
+    "csvp": to_csvp,
+    "json": to_json,
+    "geoJson": to_geojson,
+    "htmlTable": to_html_table,
+    "nc": to_nccf,
+    "ncCF": to_nccf,
+}
+#: Extension -> (renderer, media type): what tabledap offers.
 FORMATS: dict[str, tuple[Renderer, str]] = {
-    "csv": (to_csv, "text/csv; charset=utf-8"),
-    "csvp": (to_csvp, "text/csv; charset=utf-8"),
-    "json": (to_json, "application/json"),
-    "geoJson": (to_geojson, "application/geo+json"),
-    "htmlTable": (to_html_table, "text/html; charset=utf-8"),
-    "nc": (to_nccf, "application/x-netcdf"),
-    "ncCF": (to_nccf, "application/x-netcdf"),
+    fmt: (render, MEDIA_TYPES[fmt]) for fmt, render in RENDERERS.items()
 }

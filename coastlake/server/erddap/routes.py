@@ -15,8 +15,10 @@ from coastlake.server.erddap.columns import DatasetColumns, dataset_columns
 from coastlake.server.erddap.datasets import DatasetSummary, find_dataset, list_datasets
 from coastlake.server.erddap.formats import FORMATS
 from coastlake.server.erddap.query import compile_query, parse_query, parse_time
+from coastlake.server.formats import offered
 from lake.deps import LakeDeps, check_dataset_id
 from lake.errors import NotFound, RequestError
+from lake.netcdf import acdd_attrs
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_ROWS = 1_000_000
 #: How long a dataset's list of variables is reused before it is read from the lake again.
 COLUMNS_TTL_S = 10.0
-INFO_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "html": "text/html"}
+INFO_FORMATS = offered("csv", "json", "html")
 SEARCH_COLUMNS = [
     "griddap",
     "Subset",
@@ -63,14 +65,7 @@ def stream_meta(ctx: LakeDeps, dataset_id: str) -> dict[str, Any]:
     stream = ctx.stream(dataset_id)
     if stream is None:
         return {"dataset_id": dataset_id, "title": dataset_id}
-    return {
-        "dataset_id": dataset_id,
-        "title": stream.title,
-        "summary": stream.summary.strip(),
-        "institution": stream.provider.name,
-        "license": stream.license,
-        "references": stream.citation,
-    }
+    return {"dataset_id": dataset_id, **acdd_attrs(stream)}
 
 
 def tabledap_answer(
@@ -246,14 +241,14 @@ def _table(columns: list[str], rows: list[list[str]], fmt: str) -> Response:
         return Response(buf.getvalue(), media_type=INFO_FORMATS["csv"])
     if fmt == "json":
         doc = {"table": {"columnNames": columns, "rows": rows}}
-        return Response(json.dumps(doc), media_type="application/json")
+        return Response(json.dumps(doc), media_type=INFO_FORMATS["json"])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>" for r in rows
     )
     return Response(
         f"<!DOCTYPE html><html><body><table><tr>{head}</tr>{body}</table></body></html>",
-        media_type="text/html",
+        media_type=INFO_FORMATS["html"],
     )
 
 
