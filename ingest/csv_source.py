@@ -28,6 +28,7 @@ UTC would be silently wrong by hours.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -160,10 +161,51 @@ def parse_delimited(
     text = data_text(
         body, stream_id=stream_id, url=url, raw_file=raw_file, expected="a delimited text file"
     )
+    sep = r"\s+" if spec.delimiter == "whitespace" else spec.delimiter
+    header, body_lines = _header_and_rows(text, sep, spec, fail)
+    frame = _frame(body_lines, header, sep, fail)
+    times = _times(frame, spec, fail)
+    missing = {"", *spec.missing}
+
+    def numbers(col: str) -> np.ndarray:
+        return _numbers(frame, col, missing, fail)
+
+    if spec.station_column:
+        station_ids: Any = frame[spec.station_column].map(spec.urn).to_numpy()
+    else:
+        station_ids = spec.urn(str(spec.station["id"]))
+    lon: Any = numbers(spec.lon_column) if spec.lon_column else spec.station.get("lon")
+    if spec.lon_column and spec.lon_west_positive:
+        lon = -lon
+    lat: Any = numbers(spec.lat_column) if spec.lat_column else spec.station.get("lat")
+    z: Any = None
+    if spec.z_column:
+        z = numbers(spec.z_column) * (-1.0 if spec.z_positive == "down" else 1.0)
+    tables = [
+        source_rows(
+            station_id=station_ids,
+            times=times,
+            variable=col,
+            values=numbers(col),
+            units=units,
+            z=z,
+            lon=lon,
+            lat=lat,
+            provider_flag=_flags(frame, col, spec),
+        )
+        for col, units in spec.variables.items()
+    ]
+    return pa.concat_tables(tables) if tables else SOURCE_SCHEMA.empty_table()
+
+
+def _header_and_rows(
+    text: str, sep: str, spec: TextSpec, fail: Callable[[str], ParseError]
+) -> tuple[list[str], list[str]]:
+    """(column names, data lines): refuses a file without data rows, one whose last row
+    was cut short, and one that lacks a column the spec names."""
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
-    sep = r"\s+" if spec.delimiter == "whitespace" else spec.delimiter
     head = lines[0].removeprefix(spec.header_prefix) if spec.header_prefix else lines[0]
     header = head.split() if sep == r"\s+" else [h.strip() for h in head.split(sep)]
     body_lines = lines[1 + spec.skip_rows :]
@@ -181,8 +223,15 @@ def parse_delimited(
     absent = [c for c in needed if c not in header]
     if absent:
         raise fail(f"column {absent[0]!r} is not in the file; its columns are {header}")
+    return header, body_lines
+
+
+def _frame(
+    body_lines: list[str], header: list[str], sep: str, fail: Callable[[str], ParseError]
+) -> pd.DataFrame:
+    """The data rows as text columns (the C parser where the delimiter allows it)."""
     try:
-        frame = pd.read_csv(
+        return pd.read_csv(
             io.StringIO("\n".join(body_lines)),
             sep=sep,
             header=None,
@@ -194,6 +243,10 @@ def parse_delimited(
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise fail(f"rows do not match the header: {exc}") from None
+
+
+def _times(frame: pd.DataFrame, spec: TextSpec, fail: Callable[[str], ParseError]) -> pd.Series:
+    """UTC times from the spec's time columns, joined by spaces and read in its format."""
     stamp = frame[spec.time_columns[0]].str.strip()
     for col in spec.time_columns[1:]:
         stamp = stamp + " " + frame[col].str.strip()
@@ -206,52 +259,32 @@ def parse_delimited(
         raise fail(
             f"time {'+'.join(spec.time_columns)} not in format {spec.time_format!r}: {exc}"
         ) from None
-    times = localize(times, spec.timezone, fail)
-    missing = {"", *spec.missing}
+    return localize(times, spec.timezone, fail)
 
-    def numbers(col: str) -> np.ndarray:
-        raw = frame[col].str.strip()
-        raw = raw.where(~raw.isin(missing))
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise fail(f"column {col}: {raw.iloc[row]!r} at data row {row + 1} is not a number")
-        return values.to_numpy(dtype="float64")
 
-    if spec.station_column:
-        station_ids: Any = frame[spec.station_column].map(spec.urn).to_numpy()
-    else:
-        station_ids = spec.urn(str(spec.station["id"]))
-    lon: Any = numbers(spec.lon_column) if spec.lon_column else spec.station.get("lon")
-    if spec.lon_column and spec.lon_west_positive:
-        lon = -lon
-    lat: Any = numbers(spec.lat_column) if spec.lat_column else spec.station.get("lat")
-    z: Any = None
-    if spec.z_column:
-        z = numbers(spec.z_column) * (-1.0 if spec.z_positive == "down" else 1.0)
-    tables = []
-    for col, units in spec.variables.items():
-        flag_col = spec.flag_columns.get(col) or (
-            f"{spec.flag_prefix}{col}" if spec.flag_prefix else None
-        )
-        flags = None
-        if flag_col and flag_col in frame.columns:
-            flags = frame[flag_col].str.strip().replace("", None).to_numpy()
-        tables.append(
-            source_rows(
-                station_id=station_ids,
-                times=times,
-                variable=col,
-                values=numbers(col),
-                units=units,
-                z=z,
-                lon=lon,
-                lat=lat,
-                provider_flag=flags,
-            )
-        )
-    return pa.concat_tables(tables) if tables else SOURCE_SCHEMA.empty_table()
+def _numbers(
+    frame: pd.DataFrame, col: str, missing: set[str], fail: Callable[[str], ParseError]
+) -> np.ndarray:
+    """A column as floats, `missing` codes as NaN; anything else that is not a number is
+    a ParseError naming the first such row."""
+    raw = frame[col].str.strip()
+    raw = raw.where(~raw.isin(missing))
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise fail(f"column {col}: {raw.iloc[row]!r} at data row {row + 1} is not a number")
+    return values.to_numpy(dtype="float64")
+
+
+def _flags(frame: pd.DataFrame, col: str, spec: TextSpec) -> np.ndarray | None:
+    """The provider's flags for `col`, verbatim (empty as null), if the feed has them."""
+    flag_col = spec.flag_columns.get(col) or (
+        f"{spec.flag_prefix}{col}" if spec.flag_prefix else None
+    )
+    if flag_col and flag_col in frame.columns:
+        return frame[flag_col].str.strip().replace("", None).to_numpy()
+    return None
 
 
 def stations_in(rows: pa.Table, stream: Stream) -> list[StationInfo]:

@@ -55,6 +55,37 @@ def velocity_at_rho(ds: xr.Dataset, u_name: str, v_name: str) -> tuple[np.ndarra
 
 def regrid_roms(stream_id: str, ds: xr.Dataset, url: str = "") -> xr.Dataset:
     """The surface currents of a ROMS file on a regular lat/lon grid (see module docstring)."""
+    u_name, v_name, time = _surface_velocity(stream_id, ds, url)
+    east, north = velocity_at_rho(ds, u_name, v_name)
+    lat2 = np.asarray(ds["lat_rho"].values, dtype="float64")
+    lon2 = np.asarray(ds["lon_rho"].values, dtype="float64")
+    lon2 = ((lon2 + 180.0) % 360.0) - 180.0
+    lats, lons, step = _regular_axes(lat2, lon2)
+    glon, glat = np.meshgrid(lons, lats)
+    points = np.column_stack([lon2.ravel(), lat2.ravel()])
+    keep = _wet_and_inside(points, np.asarray(ds["mask_rho"].values), glon, glat)
+    out_e = np.full((east.shape[0], *glat.shape), np.nan, dtype="float32")
+    out_n = np.full_like(out_e, np.nan)
+    for t in range(east.shape[0]):
+        for src, dst in ((east[t], out_e), (north[t], out_n)):
+            ok = np.isfinite(src.ravel())
+            field = griddata(points[ok], src.ravel()[ok], (glon, glat), method="linear")
+            dst[t] = np.where(keep, field, np.nan)
+    out = _currents(ds, u_name, v_name, time, out_e, out_n, lats, lons)
+    log.info(
+        "stream=%s ROMS %s regridded to %d×%d at %.4f°",
+        stream_id,
+        url,
+        len(lats),
+        len(lons),
+        step,
+    )
+    return out
+
+
+def _surface_velocity(stream_id: str, ds: xr.Dataset, url: str) -> tuple[str, str, str]:
+    """(u name, v name, time dim) of the surface velocity; ParseError if the file has none
+    or its velocity has depth levels."""
     u_name = next((n for n in ("u_sur", "u_surface", "u") if n in ds), None)
     v_name = next((n for n in ("v_sur", "v_surface", "v") if n in ds), None)
     time = _time_dim(ds)
@@ -71,38 +102,51 @@ def regrid_roms(stream_id: str, ds: xr.Dataset, url: str = "") -> xr.Dataset:
             what=f"ROMS regridding handles surface fields (time, eta, xi); {u_name} has "
             f"dims {ds[u_name].dims}",
         )
-    east, north = velocity_at_rho(ds, u_name, v_name)
-    lat2 = np.asarray(ds["lat_rho"].values, dtype="float64")
-    lon2 = np.asarray(ds["lon_rho"].values, dtype="float64")
-    lon2 = ((lon2 + 180.0) % 360.0) - 180.0
+    return u_name, v_name, time
+
+
+def _regular_axes(lat2: np.ndarray, lon2: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(latitudes, longitudes, step in degrees) covering the model grid at its own median
+    spacing, so regridding neither invents detail nor throws it away."""
     dlat = float(np.median(np.abs(np.diff(lat2, axis=0))))
     dlon = float(np.median(np.abs(np.diff(lon2, axis=1))))
     step = max(min(dlat, dlon), 1e-4)
     lats = np.arange(lat2.min(), lat2.max() + step / 2, step)
     lons = np.arange(lon2.min(), lon2.max() + step / 2, step)
-    glon, glat = np.meshgrid(lons, lats)
-    points = np.column_stack([lon2.ravel(), lat2.ravel()])
-    water = np.asarray(ds["mask_rho"].values).ravel().astype("float64")
+    return lats, lons, step
+
+
+def _wet_and_inside(
+    points: np.ndarray, mask_rho: np.ndarray, glon: np.ndarray, glat: np.ndarray
+) -> np.ndarray:
+    """Regular-grid cells nearest to water and inside the model domain (the rest stay NaN)."""
+    water = mask_rho.ravel().astype("float64")
     wet = griddata(points, water, (glon, glat), method="nearest")
     inside = ~np.isnan(griddata(points, water, (glon, glat), method="linear"))
-    keep = (wet > 0.5) & inside
-    out_e = np.full((east.shape[0], *glat.shape), np.nan, dtype="float32")
-    out_n = np.full_like(out_e, np.nan)
-    for t in range(east.shape[0]):
-        for src, dst in ((east[t], out_e), (north[t], out_n)):
-            ok = np.isfinite(src.ravel())
-            field = griddata(points[ok], src.ravel()[ok], (glon, glat), method="linear")
-            dst[t] = np.where(keep, field, np.nan)
+    return np.asarray((wet > 0.5) & inside)
+
+
+def _currents(
+    ds: xr.Dataset,
+    u_name: str,
+    v_name: str,
+    time: str,
+    east: np.ndarray,
+    north: np.ndarray,
+    lats: np.ndarray,
+    lons: np.ndarray,
+) -> xr.Dataset:
+    """The regridded currents as a CF dataset, saying in each variable how it was made."""
     units = ds[u_name].attrs.get("units", "m s-1")
     note = (
         f"regridded by coastlake from the ROMS curvilinear grid: {u_name}/{v_name} averaged "
         "to rho points, rotated by angle to east/north, linear interpolation (scipy griddata)"
     )
-    out = xr.Dataset(
+    return xr.Dataset(
         {
             "u_east": (
                 ("time", "lat", "lon"),
-                out_e,
+                east,
                 {
                     "standard_name": "surface_eastward_sea_water_velocity",
                     "long_name": "surface eastward current",
@@ -112,7 +156,7 @@ def regrid_roms(stream_id: str, ds: xr.Dataset, url: str = "") -> xr.Dataset:
             ),
             "v_north": (
                 ("time", "lat", "lon"),
-                out_n,
+                north,
                 {
                     "standard_name": "surface_northward_sea_water_velocity",
                     "long_name": "surface northward current",
@@ -128,12 +172,3 @@ def regrid_roms(stream_id: str, ds: xr.Dataset, url: str = "") -> xr.Dataset:
         },
         attrs={**ds.attrs, "coastlake_regridded_from": "ROMS curvilinear (lat_rho/lon_rho)"},
     )
-    log.info(
-        "stream=%s ROMS %s regridded to %d×%d at %.4f°",
-        stream_id,
-        url,
-        len(lats),
-        len(lons),
-        step,
-    )
-    return out

@@ -1,7 +1,7 @@
 """NDBC buoys and C-MAN stations: realtime2 text files and historical yearly files.
 
-Files are whitespace-separated with two header lines ('#YY MM DD hh mm WDIR ...' and the
-units line); missing values are 'MM' in real-time files and 99/999/9999 in history.
+The files' text format is read by `ingest.ndbc_text`; NDBC's station table (positions,
+owners, platform types) by `NdbcRealtime.parse_metadata`.
 
 Real-time files hold the last 45 days. Older data come from the yearly history files
 (`<station><letter><year>.txt.gz`, one per year), so a backfill with --since before that
@@ -11,26 +11,20 @@ same dataset: data older than a month are simply historical, found by the same q
 
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
 from ingest.base import (
-    SOURCE_SCHEMA,
     Parsed,
     RawResponse,
     Request,
     StationInfo,
-    data_text,
     is_file_url,
     registry_stations,
     utc,
 )
+from ingest.ndbc_text import parse_ndbc_text
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
@@ -104,33 +98,6 @@ HISTORY: dict[str, tuple[str, str]] = {
 REALTIME_HISTORY = {"txt": "stdmet", "cwind": "cwind", "ocean": "ocean"}
 #: How far back a realtime2 file reaches.
 REALTIME_SPAN = timedelta(days=45)
-
-#: Columns that are text in the source and carry nothing we store.
-TEXT_COLUMNS = frozenset({"STEEPNESS", "GTIME"})
-#: Columns given as 16-point compass directions (spectral summary).
-COMPASS_COLUMNS = frozenset({"SwD", "WWD"})
-_POINTS = "N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW"
-COMPASS = {p: i * 22.5 for i, p in enumerate(_POINTS.split())}
-
-#: Missing-value codes of the historical files (and some real-time columns), per column.
-MISSING_CODES: dict[str, tuple[float, ...]] = {
-    "WDIR": (999.0,),
-    "MWD": (999.0,),
-    "WSPD": (99.0,),
-    "GST": (99.0,),
-    "WVHT": (99.0,),
-    "DPD": (99.0,),
-    "APD": (99.0,),
-    "PRES": (9999.0,),
-    "ATMP": (999.0,),
-    "WTMP": (999.0,),
-    "DEWP": (999.0,),
-    "VIS": (99.0,),
-    "TIDE": (99.0,),
-    "PTDY": (99.0,),
-    "GDR": (999.0,),
-}
-TIME_COLUMNS = ("YY", "MM", "DD", "hh", "mm")
 
 
 def station_urn(station: str) -> str:
@@ -274,135 +241,3 @@ def _float(value: str | None) -> float | None:
 
 def _fail(stream_id: str, url: str, raw_file: str, what: str) -> ParseError:
     return ParseError(source=stream_id, url=url, file=raw_file, what=what)
-
-
-def parse_ndbc_text(
-    body: bytes,
-    *,
-    stream_id: str,
-    url: str,
-    raw_file: str,
-    station_id: str,
-    lon: float | None = None,
-    lat: float | None = None,
-) -> pa.Table:
-    """Parse an NDBC realtime2 or historical text file into long source-named rows."""
-    text = data_text(
-        body, stream_id=stream_id, url=url, raw_file=raw_file, expected="an NDBC text file"
-    )
-    lines = text.splitlines()
-    header = lines[0].lstrip("#").split()
-    if header[:1] in (["YY"], ["YYYY"]) and len(header) > 5:
-        header[0] = "YY"
-    else:
-        start = lines[0][:60].strip()
-        raise _fail(
-            stream_id,
-            url,
-            raw_file,
-            f"expected an NDBC header starting '#YY MM DD hh mm', found {start!r}",
-        )
-    units_line = lines[1].lstrip("#").split() if len(lines) > 1 and lines[1].startswith("#") else []
-    units = dict(zip(header, units_line, strict=False)) if len(units_line) == len(header) else {}
-    skip = 2 if units else 1
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(lines[skip:])),
-            sep=r"\s+",
-            header=None,
-            names=header,
-            dtype=str,
-            na_values=["MM"],
-            keep_default_na=False,
-            engine="c",
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise _fail(stream_id, url, raw_file, f"rows do not match the header: {exc}") from None
-    if frame.empty:
-        raise _fail(stream_id, url, raw_file, "the file has a header but no data rows")
-    data_lines = [line for line in lines[skip:] if line.strip()]
-    if data_lines and len(data_lines[-1].split()) < len(header):
-        raise _fail(
-            stream_id,
-            url,
-            raw_file,
-            f"the last row has {len(data_lines[-1].split())} of {len(header)} fields "
-            "(truncated file?)",
-        )
-    try:
-        parts = {c: pd.to_numeric(frame[c], errors="raise").astype("int64") for c in TIME_COLUMNS}
-    except (ValueError, TypeError) as exc:
-        raise _fail(stream_id, url, raw_file, f"a time column is not a number: {exc}") from None
-    year = parts["YY"].where(parts["YY"] > 100, parts["YY"] + 1900)
-    try:
-        times = pd.to_datetime(
-            pd.DataFrame(
-                {
-                    "year": year,
-                    "month": parts["MM"],
-                    "day": parts["DD"],
-                    "hour": parts["hh"],
-                    "minute": parts["mm"],
-                }
-            ),
-            utc=True,
-        )
-    except (ValueError, OverflowError) as exc:
-        raise _fail(stream_id, url, raw_file, f"invalid date in a row: {exc}") from None
-    z = None
-    if "DEPTH" in frame.columns:
-        z = -pd.to_numeric(frame["DEPTH"], errors="coerce").to_numpy(dtype="float64")
-    tables = []
-    for column in header:
-        if column in TIME_COLUMNS or column == "DEPTH" or column in TEXT_COLUMNS:
-            continue
-        if column in COMPASS_COLUMNS:
-            text_values = frame[column].str.strip().str.upper()
-            values = text_values.map(COMPASS)
-            unknown = values.isna() & text_values.notna()
-            if unknown.any():
-                row = int(np.flatnonzero(unknown.to_numpy())[0])
-                raise _fail(
-                    stream_id,
-                    url,
-                    raw_file,
-                    f"column {column}: {frame[column].iloc[row]!r} at data row {row + 1} "
-                    "is not a compass point",
-                )
-            units["__compass__" + column] = "degree"
-        else:
-            values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise _fail(
-                stream_id,
-                url,
-                raw_file,
-                f"column {column}: {frame[column].iloc[row]!r} at data row {row + 1} "
-                "is not a number",
-            )
-        array = values.to_numpy(dtype="float64")
-        for code in MISSING_CODES.get(column, ()):
-            array = np.where(array == code, np.nan, array)
-        n = len(array)
-        tables.append(
-            pa.table(
-                {
-                    "station_id": pa.array([station_id] * n, pa.string()),
-                    "time": pa.array(times, pa.timestamp("us", tz="UTC")),
-                    "z": pa.array(z if z is not None else np.full(n, np.nan)),
-                    "lon": pa.array([lon] * n, pa.float64()),
-                    "lat": pa.array([lat] * n, pa.float64()),
-                    "variable": pa.array([column] * n, pa.string()),
-                    "value": pa.array(array, from_pandas=True),
-                    "units": pa.array(
-                        [units.get("__compass__" + column, units.get(column, ""))] * n,
-                        pa.string(),
-                    ),
-                    "provider_flag": pa.nulls(n, pa.string()),
-                },
-                schema=SOURCE_SCHEMA,
-            )
-        )
-    return pa.concat_tables(tables)

@@ -8,7 +8,7 @@ S3-compatible bucket (`icechunk.s3_storage` with the settings' endpoint).
 Model runs live in groups `runs/<reference time>`; the root group holds the best estimate
 across runs (for every valid time, the newest run that covers it), which is what tiles,
 OPeNDAP and EDR serve. Superseded runs are dropped in the same commit unless retention keeps
-them.
+them (`lake.grid_runs`); chunking and encodings are in `lake.grid_layout`.
 """
 
 from __future__ import annotations
@@ -28,18 +28,20 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from lake import grid_runs
 from lake.errors import NotFound, StorageError
+from lake.grid_layout import (
+    RUNS_GROUP,
+    chunk_plan,
+    clean_for_zarr,
+    extent_text,
+    write_zarr,
+)
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
 
 GRIDS = "grids"
-RUNS_GROUP = "runs"
-#: Aim for chunks of about this many bytes: big enough that a map tile reads a handful of
-#: objects, small enough that a point time series does not drag whole maps along.
-TARGET_CHUNK_BYTES = 2_000_000
-SPATIAL_CHUNK = 256
-MAX_TIME_CHUNK = 64
 
 # The local store warns (from Rust) on every open that it is not safe for concurrent commits;
 # we have one writer per dataset, so the warning says nothing to a data manager.
@@ -103,62 +105,6 @@ def icechunk_storage(storage: Storage, dataset_id: str) -> icechunk.Storage:
     else:
         kwargs["from_env"] = True
     return icechunk.s3_storage(**kwargs)
-
-
-def chunk_plan(ds: xr.Dataset, time_dim: str = "time") -> dict[str, int]:
-    """Chunk sizes good for both a map tile and a point series.
-
-    Space is cut in blocks of up to 256×256 (one web tile at native resolution reads one to
-    four); time is grouped so a chunk holds about 2 MB, so a point series over a month of
-    daily maps reads a few objects instead of one per day. Other dims (depth) get 1: a
-    map is drawn at one depth.
-    """
-    plan: dict[str, int] = {}
-    spatial = 1
-    itemsize = max((v.dtype.itemsize for v in ds.data_vars.values()), default=4)
-    for dim, size in ds.sizes.items():
-        if dim in ("lat", "latitude", "lon", "longitude", "y", "x"):
-            plan[str(dim)] = min(int(size), SPATIAL_CHUNK)
-            spatial *= plan[str(dim)]
-    for dim, size in ds.sizes.items():
-        if str(dim) in plan:
-            continue
-        if dim == time_dim:
-            # Not capped by the current length: a store that starts with one step grows
-            # into its time chunks as later steps are appended.
-            plan[str(dim)] = max(
-                1, min(MAX_TIME_CHUNK, TARGET_CHUNK_BYTES // max(1, spatial * itemsize))
-            )
-        else:
-            plan[str(dim)] = 1 if size > 1 else int(size)
-    return plan
-
-
-def _encoding(ds: xr.Dataset, plan: dict[str, int]) -> dict[str, dict[str, Any]]:
-    enc: dict[str, dict[str, Any]] = {}
-    for name, var in ds.variables.items():
-        if not var.dims:
-            continue
-        enc[str(name)] = {"chunks": tuple(plan.get(str(d), var.sizes[d]) for d in var.dims)}
-    return enc
-
-
-def _dask_chunks(ds: xr.Dataset, plan: dict[str, int]) -> dict[str, int]:
-    """Dask chunks that line up with the Zarr chunks (each task writes whole chunks)."""
-    return {str(d): min(plan.get(str(d), n), n) for d, n in ds.sizes.items()}
-
-
-def _clean_for_zarr(ds: xr.Dataset) -> xr.Dataset:
-    """Drop netCDF-only encodings (chunk sizes, filters) that do not apply to Zarr v3."""
-    ds = ds.copy()
-    for var in ds.variables.values():
-        keep = {
-            k: v
-            for k, v in var.encoding.items()
-            if k in ("units", "calendar", "dtype", "_FillValue", "scale_factor", "add_offset")
-        }
-        var.encoding = keep
-    return ds
 
 
 _CACHE_LOCK = threading.Lock()
@@ -233,7 +179,7 @@ class GridStore:
             return cached
         session = self.repo().readonly_session(snapshot_id=snap)
         try:
-            ds = xr.open_zarr(
+            ds: xr.Dataset = xr.open_zarr(
                 session.store, group=group, consolidated=False, decode_coords="all", chunks={}
             )
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
@@ -267,11 +213,15 @@ class GridStore:
         """Replace the whole grid with `ds` in one commit; returns the snapshot id."""
         repo = self.repo(create=True)
         session = repo.writable_session("main")
-        plan = chunk_plan(ds, time_dim)
-        ds = _clean_for_zarr(ds).chunk(_dask_chunks(ds, plan))
-        ds.to_zarr(session.store, mode="w", consolidated=False, encoding=_encoding(ds, plan))
+        written = write_zarr(ds, session.store, chunk_plan(ds, time_dim))
         snap = str(session.commit(message))
-        log.info("grid %s: wrote %s (%s) snapshot=%s", self.dataset_id, message, _extent(ds), snap)
+        log.info(
+            "grid %s: wrote %s (%s) snapshot=%s",
+            self.dataset_id,
+            message,
+            extent_text(written),
+            snap,
+        )
         return snap
 
     def append(
@@ -313,7 +263,7 @@ class GridStore:
         if sum(steps) < n:
             steps.append(n - sum(steps))
         space = {str(d): current.chunksizes[d][0] for d in current.chunksizes if d != time_dim}
-        new = _clean_for_zarr(new).chunk({time_dim: tuple(steps), **space})
+        new = clean_for_zarr(new).chunk({time_dim: tuple(steps), **space})
         for name in new.variables:
             new[name].encoding.pop("_FillValue", None)
         session = self.repo().writable_session("main")
@@ -337,111 +287,14 @@ class GridStore:
         keep_superseded: bool = False,
         time_dim: str = "time",
     ) -> str:
-        """Store a model run and rebuild the best estimate, in one commit.
-
-        The best estimate keeps, for every valid time, the value from the newest run that
-        covers it: times before the new run come from what the best estimate held, the rest
-        from the new run. A run older than a stored one is kept but does not change the
-        best estimate. Unless `keep_superseded`, older runs are deleted in the same commit
-        (retention: a newer forecast replaces the one it supersedes).
-        """
-        ref = pd.Timestamp(reference_time).tz_localize(None)
-        key = ref.strftime("%Y%m%dT%H%M%SZ")
-        had_runs = self.runs() if self.exists() else []
-        newest_before = max(had_runs) if had_runs else None
-        run = ds.assign_coords(forecast_reference_time=np.datetime64(ref.to_datetime64(), "ns"))
-        run["forecast_reference_time"].attrs.update(
-            standard_name="forecast_reference_time", long_name="model run reference time"
-        )
-        plan = chunk_plan(run, time_dim)
-        groups: dict[str | None, xr.Dataset] = {}
-        dropped: list[str] = []
-        if newest_before is not None and key <= newest_before:
-            if not keep_superseded:
-                log.info(
-                    "grid %s: run %s is not newer than stored run %s; superseded, not kept",
-                    self.dataset_id,
-                    key,
-                    newest_before,
-                )
-                return self.snapshot_id()
-            groups[f"{RUNS_GROUP}/{key}"] = run
-            mode_root = False
-        else:
-            # Writing the root with mode="w" clears its child groups, so every run that is
-            # kept is read first and written back in the same commit.
-            groups[None] = self._best_with(run, time_dim)
-            for old in had_runs:
-                if keep_superseded:
-                    groups[f"{RUNS_GROUP}/{old}"] = self.open(group=f"{RUNS_GROUP}/{old}").load()
-                else:
-                    dropped.append(old)
-            groups[f"{RUNS_GROUP}/{key}"] = run
-            mode_root = True
-        session = self.repo(create=True).writable_session("main")
-        for group, data in groups.items():
-            clean = _clean_for_zarr(data).chunk(_dask_chunks(data, plan))
-            clean.to_zarr(
-                session.store,
-                group=group,
-                mode="w" if (group is None or mode_root or group.endswith(key)) else "a",
-                consolidated=False,
-                encoding=_encoding(clean, plan),
-            )
-        snap = str(session.commit(f"model run {key}"))
-        log.info(
-            "grid %s: run %s stored (%s); superseded runs dropped: %s",
-            self.dataset_id,
-            key,
-            _extent(run),
-            ", ".join(dropped) or "none",
-        )
-        return snap
-
-    def _best_with(self, run: xr.Dataset, time_dim: str) -> xr.Dataset:
-        """The best estimate after adding `run`: older times from the stored best, the rest new."""
-        run = run.copy()
-        frt = run["forecast_reference_time"].values
-        run = run.drop_vars("forecast_reference_time")
-        run["forecast_reference_time"] = (time_dim, np.full(run.sizes[time_dim], frt))
-        run["forecast_reference_time"].attrs.update(standard_name="forecast_reference_time")
-        if not self.exists():
-            return run
-        try:
-            best = self.open().load()
-        except NotFound:
-            return run
-        if time_dim not in best.dims:
-            return run
-        start = run[time_dim].values.min()
-        older = best.sel({time_dim: best[time_dim] < start})
-        if older.sizes[time_dim] == 0:
-            return run
-        return xr.concat([older, run], dim=time_dim, data_vars="minimal", coords="minimal")
+        """Store a model run and rebuild the best estimate, in one commit (`lake.grid_runs`);
+        unless `keep_superseded`, older runs are deleted in the same commit."""
+        return grid_runs.add_run(self, ds, reference_time, keep_superseded, time_dim)
 
     def expire(self, older_than: datetime) -> tuple[int, int]:
-        """Forget commits older than `older_than` and delete the objects only they used.
-
-        This is what finally frees the storage of superseded runs and replaced data: until
-        then every earlier version stays readable (time travel). Returns (commits expired,
-        objects deleted).
-        """
-        repo = self.repo()
-        expired = repo.expire_snapshots(older_than)
-        summary = repo.garbage_collect(older_than)
-        deleted = int(
-            getattr(summary, "chunks_deleted", 0)
-            + getattr(summary, "manifests_deleted", 0)
-            + getattr(summary, "snapshots_deleted", 0)
-        )
-        log.info(
-            "grid %s: expired %d commits older than %s, deleted %d objects",
-            self.dataset_id,
-            len(expired),
-            older_than,
-            deleted,
-        )
-        return len(expired), deleted
+        """Forget commits older than `older_than` and delete the objects only they used,
+        freeing superseded runs and replaced data; returns (commits expired, objects deleted)."""
+        return grid_runs.expire(self, older_than)
 
     # -- description ------------------------------------------------------------------------
     def info(self) -> GridInfo:
@@ -501,13 +354,6 @@ def _coord(ds: xr.Dataset, names: tuple[str, ...]) -> np.ndarray | None:
     return None
 
 
-def _extent(ds: xr.Dataset) -> str:
-    if "time" in ds.coords and ds["time"].size:
-        t = pd.to_datetime(ds["time"].values)
-        return f"{ds['time'].size} times {t.min():%Y-%m-%dT%H:%M}..{t.max():%Y-%m-%dT%H:%M}"
-    return "no time axis"
-
-
 def list_grids(storage: Storage) -> list[GridInfo]:
     """Every grid in the lake, described (for the catalog, the portal and `lake status`)."""
     out: list[GridInfo] = []
@@ -524,3 +370,18 @@ def list_grids(storage: Storage) -> list[GridInfo]:
 def open_grid(storage: Storage, dataset_id: str, group: str | None = None) -> xr.Dataset:
     """The newest committed version of a grid, lazily (what notebooks and servers read)."""
     return GridStore(storage, dataset_id).open(group=group)
+
+
+__all__ = [
+    "GRIDS",
+    "RUNS_GROUP",
+    "GridInfo",
+    "GridStore",
+    "GridVariable",
+    "chunk_plan",  # planned here before it moved to lake.grid_layout; callers import it here
+    "clear_open_cache",
+    "grid_url",
+    "icechunk_storage",
+    "list_grids",
+    "open_grid",
+]

@@ -9,7 +9,7 @@ test now has a next value) are returned too, so the merge updates them in the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -101,59 +101,80 @@ def flag_batch(
     pieces = [_with_role(batch, NEW)]
     if needs_context:
         assert dataset is not None
-        times = batch.column("time").to_numpy().astype("datetime64[us]")
-        for key, start, stop in bounds:
-            plan = planner(key)
-            if not any(t in WINDOWED_TESTS for t in plan.tests):
-                continue
-            points = plan.window_points() + 2
-            window = read_window(
-                dataset,
-                key,
-                times[start:stop].min(),
-                times[start:stop].max(),
-                points,
-                stream.cadence,
-            )
-            taken = times[start:stop].astype("int64")
-            between = window.between
-            if between.num_rows:
-                stored = between.column("time").to_numpy().astype("datetime64[us]").astype("int64")
-                between = between.filter(pa.array(~np.isin(stored, taken)))
-            before_roles = np.full(window.before.num_rows, CONTEXT, np.int8)
-            if window.before_truncated:
-                before_roles[: max(0, window.before.num_rows - 1)] = EDGE
-            after_roles = np.full(window.after.num_rows, CONTEXT, np.int8)
-            if window.after_truncated and window.after.num_rows:
-                after_roles[-1] = EDGE
-            pieces += [
-                _with_role(window.before, before_roles),
-                _with_role(between, CONTEXT),
-                _with_role(window.after, after_roles),
-            ]
+        pieces += _stored_context(dataset, batch, bounds, planner, stream)
     combined = pa.concat_tables([_old_flags(p) for p in pieces], promote_options="default")
-    neighbors = None
-    if dataset is not None:
-        ds = dataset
-
-        def neighbors(key: SeriesKey, t: np.ndarray) -> np.ndarray | None:
-            plan = planner(key)
-            params = plan.tests.get("neighbor")
-            if not params:
-                return None
-            return neighbor_values(
-                ds, key[2], plan.neighbors, t, float(params["max_time_diff_s"]), key[1]
-            )
-
     flagged = flag_table(
         combined,
         planner,
         climatology=lambda key: climatology.get(key, ()),
-        neighbors=neighbors,
+        neighbors=_neighbor_lookup(dataset, planner) if dataset is not None else None,
     )
     keep = _keep_mask(flagged, only_changed)
     out = flagged.filter(keep)
     return out.drop_columns([c for c in out.column_names if c.startswith("__")])
+
+
+def _stored_context(
+    dataset: pds.Dataset,
+    batch: pa.Table,
+    bounds: list[tuple[SeriesKey, int, int]],
+    planner: Planner,
+    stream: Stream,
+) -> list[pa.Table]:
+    """Stored rows around each series of `batch` that a windowed test looks at, with their
+    roles: stored values before and after (re-flagged, written if their flags change),
+    stored values between the new ones that the batch does not replace, and the outermost
+    rows of a truncated window (edges: read for context, never written)."""
+    pieces = []
+    times = batch.column("time").to_numpy().astype("datetime64[us]")
+    for key, start, stop in bounds:
+        plan = planner(key)
+        if not any(t in WINDOWED_TESTS for t in plan.tests):
+            continue
+        points = plan.window_points() + 2
+        window = read_window(
+            dataset,
+            key,
+            times[start:stop].min(),
+            times[start:stop].max(),
+            points,
+            stream.cadence,
+        )
+        taken = times[start:stop].astype("int64")
+        between = window.between
+        if between.num_rows:
+            stored = between.column("time").to_numpy().astype("datetime64[us]").astype("int64")
+            between = between.filter(pa.array(~np.isin(stored, taken)))
+        before_roles = np.full(window.before.num_rows, CONTEXT, np.int8)
+        if window.before_truncated:
+            before_roles[: max(0, window.before.num_rows - 1)] = EDGE
+        after_roles = np.full(window.after.num_rows, CONTEXT, np.int8)
+        if window.after_truncated and window.after.num_rows:
+            after_roles[-1] = EDGE
+        pieces += [
+            _with_role(window.before, before_roles),
+            _with_role(between, CONTEXT),
+            _with_role(window.after, after_roles),
+        ]
+    return pieces
+
+
+def _neighbor_lookup(
+    dataset: pds.Dataset, planner: Planner
+) -> Callable[[SeriesKey, np.ndarray], np.ndarray | None]:
+    """Values of the nearby stations a series' neighbour test compares with, at times `t`;
+    None for a series without that test."""
+
+    def neighbors(key: SeriesKey, t: np.ndarray) -> np.ndarray | None:
+        plan = planner(key)
+        params = plan.tests.get("neighbor")
+        if not params:
+            return None
+        return neighbor_values(
+            dataset, key[2], plan.neighbors, t, float(params["max_time_diff_s"]), key[1]
+        )
+
+    return neighbors
 
 
 def _with_role(table: pa.Table, role: int | np.ndarray) -> pa.Table:

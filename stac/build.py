@@ -26,8 +26,8 @@ import stac_geoparquet.arrow
 from lake.harvest_log import HarvestRecord
 from lake.registry import Registry
 from lake.storage import Storage
+from stac.collection import build_collection
 from stac.contents import read_contents
-from stac.describe import build_collection
 from stac.publish import all_states
 
 log = logging.getLogger(__name__)

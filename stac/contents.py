@@ -3,22 +3,16 @@ grid extents from the grid store (when the grid store is part of this build)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from lake.grids import list_grids
+from lake.grids import GridInfo, list_grids
 from lake.layers import list_layers
 from lake.reader import Lake
 from lake.storage import Storage
-from stac.describe import (
-    GridExtent,
-    LakeContents,
-    LayerExtent,
-    Parameter,
-    StationExtent,
-    _when,
-    provider_attributes,
-)
+from stac.describe import iso, when
+from stac.extents import GridExtent, LakeContents, LayerExtent, Parameter, StationExtent
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +97,7 @@ def _layers(storage: Storage) -> list[LayerExtent]:
     """Vector layers of the lake, for the catalog."""
     out = []
     for info in list_layers(storage):
-        when = None
-        if info.ingested_at:
-            when = _when(info.ingested_at)
+        ingested_at = when(info.ingested_at) if info.ingested_at else None
         out.append(
             LayerExtent(
                 dataset_id=info.layer_id,
@@ -116,7 +108,7 @@ def _layers(storage: Storage) -> list[LayerExtent]:
                 columns=list(info.columns),
                 title=info.title,
                 source=info.source,
-                ingested_at=when,
+                ingested_at=ingested_at,
             )
         )
     return out
@@ -135,7 +127,8 @@ def _grids(storage: Storage) -> list[GridExtent]:
     return out
 
 
-def _grid_extents(info: Any) -> list[GridExtent]:
+def _grid_extents(info: GridInfo) -> list[GridExtent]:
+    """The grid, and each model run it keeps, as catalog extents ([] without a bbox)."""
     if info.bbox is None:
         return []
     bbox = [float(v) for v in info.bbox]
@@ -146,37 +139,8 @@ def _grid_extents(info: Any) -> list[GridExtent]:
         )
     )
     start, end = info.time_start, info.time_end
-    dims: dict[str, dict[str, Any]] = {
-        "lon": {
-            "type": "spatial",
-            "axis": "x",
-            "extent": [bbox[0], bbox[2]],
-            "reference_system": 4326,
-        },
-        "lat": {
-            "type": "spatial",
-            "axis": "y",
-            "extent": [bbox[1], bbox[3]],
-            "reference_system": 4326,
-        },
-    }
-    if start is not None:
-        dims["time"] = {
-            "type": "temporal",
-            "extent": [_iso(start), _iso(end or start)],
-        }
-    for name, values in (info.extra_dims or {}).items():
-        if values:
-            dims[name] = {"type": "spatial", "axis": "z", "extent": [min(values), max(values)]}
-    variables = {
-        v.name: {
-            "type": "data",
-            "dimensions": list(v.dims) or list(dims),
-            "description": v.long_name or v.standard_name or v.name,
-            **({"unit": v.units} if v.units else {}),
-        }
-        for v in info.variables
-    }
+    dims = _cube_dimensions(info, bbox)
+    variables = _cube_variables(info, dims)
     attrs = {k: _plain(v) for k, v in (info.attrs or {}).items()}
     base = GridExtent(
         dataset_id=info.dataset_id,
@@ -208,23 +172,56 @@ def _grid_extents(info: Any) -> list[GridExtent]:
     ]
 
 
+def _cube_dimensions(info: GridInfo, bbox: list[float]) -> dict[str, dict[str, Any]]:
+    """Datacube dimensions of a grid: lon/lat from its bbox, time, and other levels as z."""
+    start, end = info.time_start, info.time_end
+    dims: dict[str, dict[str, Any]] = {
+        "lon": {
+            "type": "spatial",
+            "axis": "x",
+            "extent": [bbox[0], bbox[2]],
+            "reference_system": 4326,
+        },
+        "lat": {
+            "type": "spatial",
+            "axis": "y",
+            "extent": [bbox[1], bbox[3]],
+            "reference_system": 4326,
+        },
+    }
+    if start is not None:
+        dims["time"] = {
+            "type": "temporal",
+            "extent": [iso(start), iso(end or start)],
+        }
+    for name, values in (info.extra_dims or {}).items():
+        if values:
+            dims[name] = {"type": "spatial", "axis": "z", "extent": [min(values), max(values)]}
+    return dims
+
+
+def _cube_variables(info: GridInfo, dims: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Datacube variables of a grid: dimensions, description and unit of each."""
+    return {
+        v.name: {
+            "type": "data",
+            "dimensions": list(v.dims) or list(dims),
+            "description": v.long_name or v.standard_name or v.name,
+            **({"unit": v.units} if v.units else {}),
+        }
+        for v in info.variables
+    }
+
+
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in str(text))
 
 
 def _parse(text: str) -> Any:
-    from stac.describe import _when
-
     try:
-        return _when(text)
+        return when(text)
     except ValueError:
         return None
-
-
-def _iso(value: Any) -> str | None:
-    from stac.describe import _iso as iso
-
-    return iso(value)
 
 
 def _plain(value: Any) -> Any:
@@ -235,3 +232,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return str(value)
+
+
+def provider_attributes(raw: str | None) -> dict[str, Any]:
+    """Station attributes JSON from the stations table, as a dict ({} if unreadable)."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"raw": raw}
+    return value if isinstance(value, dict) else {"value": value}

@@ -9,16 +9,19 @@ is `minlat,minlon,maxlat,maxlon`; CRS:84 and EPSG:3857 are x/y as usual.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 import pandas as pd
+import xarray as xr
 from fastapi import APIRouter, Request, Response
 
 from lake.errors import NotFound
-from lake.grids import GridInfo, list_grids
+from lake.grids import GridInfo, GridStore, GridVariable, list_grids
 from lake.storage import Storage
 from tiles.render import MapRequest, render_map
-from tiles.styles import style_for
+from tiles.styles import Style, style_for
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,32 @@ def service_exception(message: str, code: str) -> Response:
     return Response(body, media_type=XML, status_code=400)
 
 
-def _times(info: GridInfo, storage: Storage) -> list[str]:
-    from lake.grids import GridStore
+Bbox = tuple[float, float, float, float]
 
-    ds = GridStore(storage, info.dataset_id).open()
+
+@dataclass(frozen=True, slots=True)
+class WmsVersion:
+    """How one WMS version spells a capabilities document; the layer loop is shared.
+
+    1.3.0 names reference systems CRS and lists EPSG:4326 latitude first; 1.1.1 (OWSLib's
+    default, older desktop GIS) names them SRS, keeps x/y order, gives dimension values in
+    a separate Extent element and has no geographic bounding box element of the 1.3.0 kind.
+    """
+
+    number: str
+    crs_tag: str
+    lat_first: bool
+    #: Dimensions a layer lists, in order (1.1.1 clients get no elevation).
+    dimensions: tuple[str, ...]
+    #: Abstract with CF name and units, units in the style title, and a legend image.
+    describe_units: bool
+    #: Dimension values in an Extent element of their own instead of inside Dimension.
+    separate_extent: bool
+    geographic_box: Callable[[Bbox], str]
+    document: Callable[[str, list[GridInfo], str], str]
+
+
+def _times(ds: xr.Dataset) -> list[str]:
     if "time" not in ds.coords:
         return []
     return [pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ") for t in ds["time"].values]
@@ -56,59 +81,118 @@ def _times(info: GridInfo, storage: Storage) -> list[str]:
 def capabilities(storage: Storage, base_url: str, version: str = "1.3.0") -> str:
     """The WMS capabilities document (1.3.0, or 1.1.1 for older clients), one layer per
     grid variable."""
-    if version.startswith("1.1"):
-        return capabilities_111(storage, base_url)
-    from lake.grids import GridStore
-
-    href = quoteattr(base_url + "?")
-    layers = []
+    wms = WMS_111 if version.startswith("1.1") else WMS_130
     grids = list_grids(storage)
+    layers: list[str] = []
     for g in grids:
         if g.bbox is None:
             continue
-        w, s, e, n = g.bbox
         ds = GridStore(storage, g.dataset_id).open()
-        times = _times(g, storage)
-        for v in g.variables:
-            style = style_for(ds[v.name])
-            dims = ""
-            if times and "time" in v.dims:
-                dims += (
-                    f'<Dimension name="time" units="ISO8601" default="{times[-1]}" '
-                    f'nearestValue="1">{",".join(times)}</Dimension>'
-                )
-            for d in v.dims:
-                if d in g.extra_dims and len(g.extra_dims[d]) > 1:
-                    values = ",".join(f"{x:g}" for x in g.extra_dims[d])
-                    dims += (
-                        f'<Dimension name="elevation" units="m" '
-                        f'default="{g.extra_dims[d][0]:g}">{values}</Dimension>'
-                    )
-            title = v.long_name or v.standard_name or v.name
-            layers.append(
-                f'<Layer queryable="0"><Name>{escape(g.dataset_id)}:{escape(v.name)}</Name>'
-                f"<Title>{escape(str(title))} ({escape(g.dataset_id)})</Title>"
-                f"<Abstract>{escape(str(v.standard_name or ''))} in {escape(str(v.units or ''))}"
-                f"</Abstract>"
-                "<EX_GeographicBoundingBox>"
-                f"<westBoundLongitude>{w}</westBoundLongitude>"
-                f"<eastBoundLongitude>{e}</eastBoundLongitude>"
-                f"<southBoundLatitude>{s}</southBoundLatitude>"
-                f"<northBoundLatitude>{n}</northBoundLatitude>"
-                "</EX_GeographicBoundingBox>"
-                f'<BoundingBox CRS="CRS:84" minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
-                f'<BoundingBox CRS="EPSG:4326" minx="{s}" miny="{w}" maxx="{n}" maxy="{e}"/>'
-                f"{dims}"
-                f"<Style><Name>default</Name><Title>{escape(style.colormap)} "
-                f"{style.vmin:g} to {style.vmax:g} {escape(str(v.units or ''))}</Title>"
-                f'<LegendURL width="256" height="16"><Format>image/png</Format>'
-                f'<OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink" '
-                f'xlink:type="simple" xlink:href={quoteattr(_legend_href(base_url, style))}/>'
-                f"</LegendURL></Style>"
-                "</Layer>"
-            )
-    if grids and any(g.bbox for g in grids):
-        boxes = [g.bbox for g in grids if g.bbox]
+        times = _times(ds)
+        layers += (
+            _layer(wms, g, g.bbox, v, style_for(ds[v.name]), times, base_url) for v in g.variables
+        )
+    return wms.document(base_url, grids, "".join(layers))
+
+
+def _layer(
+    wms: WmsVersion,
+    g: GridInfo,
+    bbox: Bbox,
+    v: GridVariable,
+    style: Style,
+    times: list[str],
+    base_url: str,
+) -> str:
+    """One grid variable as a named layer, `bbox` being the grid's."""
+    w, s, e, n = bbox
+    title = v.long_name or v.standard_name or v.name
+    units = escape(str(v.units or ""))
+    abstract = ""
+    style_title = f"{escape(style.colormap)} {style.vmin:g} to {style.vmax:g}"
+    legend = ""
+    if wms.describe_units:
+        abstract = f"<Abstract>{escape(str(v.standard_name or ''))} in {units}</Abstract>"
+        style_title += f" {units}"
+        legend = (
+            '<LegendURL width="256" height="16"><Format>image/png</Format>'
+            '<OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'xlink:type="simple" xlink:href={quoteattr(_legend_href(base_url, style))}/>'
+            "</LegendURL>"
+        )
+    box = (s, w, n, e) if wms.lat_first else (w, s, e, n)
+    return (
+        f'<Layer queryable="0"><Name>{escape(g.dataset_id)}:{escape(v.name)}</Name>'
+        f"<Title>{escape(str(title))} ({escape(g.dataset_id)})</Title>"
+        f"{abstract}{wms.geographic_box(bbox)}"
+        f'<BoundingBox {wms.crs_tag}="EPSG:4326" '
+        f'minx="{box[0]}" miny="{box[1]}" maxx="{box[2]}" maxy="{box[3]}"/>'
+        f"{_dimensions(wms, g, v, times)}"
+        f"<Style><Name>default</Name><Title>{style_title}</Title>{legend}</Style>"
+        "</Layer>"
+    )
+
+
+def _dimensions(wms: WmsVersion, g: GridInfo, v: GridVariable, times: list[str]) -> str:
+    """TIME (newest by default) and ELEVATION (first level by default) of a layer."""
+    out = ""
+    if "time" in wms.dimensions and times and "time" in v.dims:
+        out += _dimension(wms, "time", "ISO8601", times[-1], ",".join(times), nearest=True)
+    if "elevation" in wms.dimensions:
+        for d in v.dims:
+            if d in g.extra_dims and len(g.extra_dims[d]) > 1:
+                levels = g.extra_dims[d]
+                values = ",".join(f"{x:g}" for x in levels)
+                out += _dimension(wms, "elevation", "m", f"{levels[0]:g}", values)
+    return out
+
+
+def _dimension(
+    wms: WmsVersion, name: str, units: str, default: str, values: str, nearest: bool = False
+) -> str:
+    """A dimension and its values: one element in 1.3.0, Dimension plus Extent in 1.1.1."""
+    near = ' nearestValue="1"' if nearest else ""
+    if wms.separate_extent:
+        return (
+            f'<Dimension name="{name}" units="{units}"/>'
+            f'<Extent name="{name}" default="{default}"{near}>{values}</Extent>'
+        )
+    return (
+        f'<Dimension name="{name}" units="{units}" default="{default}"{near}>{values}</Dimension>'
+    )
+
+
+def _geographic_box_130(bbox: Bbox) -> str:
+    w, s, e, n = bbox
+    return (
+        "<EX_GeographicBoundingBox>"
+        f"<westBoundLongitude>{w}</westBoundLongitude>"
+        f"<eastBoundLongitude>{e}</eastBoundLongitude>"
+        f"<southBoundLatitude>{s}</southBoundLatitude>"
+        f"<northBoundLatitude>{n}</northBoundLatitude>"
+        "</EX_GeographicBoundingBox>"
+        f'<BoundingBox CRS="CRS:84" minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
+    )
+
+
+def _geographic_box_111(bbox: Bbox) -> str:
+    w, s, e, n = bbox
+    return f'<LatLonBoundingBox minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
+
+
+def _operation(base_url: str) -> str:
+    """Where to send a request (GET on the endpoint itself)."""
+    return (
+        "<DCPType><HTTP><Get><OnlineResource "
+        'xmlns:xlink="http://www.w3.org/1999/xlink" xlink:type="simple" '
+        f"xlink:href={quoteattr(base_url + '?')}/>"
+        "</Get></HTTP></DCPType>"
+    )
+
+
+def _document_130(base_url: str, grids: list[GridInfo], layers: str) -> str:
+    boxes = [g.bbox for g in grids if g.bbox]
+    if boxes:
         w = min(b[0] for b in boxes)
         s = min(b[1] for b in boxes)
         e = max(b[2] for b in boxes)
@@ -116,18 +200,14 @@ def capabilities(storage: Storage, base_url: str, version: str = "1.3.0") -> str
     else:
         w, s, e, n = -180.0, -90.0, 180.0, 90.0
     crs = "".join(f"<CRS>{c}</CRS>" for c in SUPPORTED_CRS)
-    op = (
-        "<DCPType><HTTP><Get><OnlineResource "
-        f'xmlns:xlink="http://www.w3.org/1999/xlink" xlink:type="simple" xlink:href={href}/>'
-        "</Get></HTTP></DCPType>"
-    )
+    op = _operation(base_url)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<WMS_Capabilities version="1.3.0" xmlns="http://www.opengis.net/wms" '
         'xmlns:xlink="http://www.w3.org/1999/xlink">'
         "<Service><Name>WMS</Name><Title>coastlake grids</Title>"
         "<Abstract>Gridded ocean data of the lake: models, satellites, HF radar</Abstract>"
-        f'<OnlineResource xlink:type="simple" xlink:href={href}/>'
+        f'<OnlineResource xlink:type="simple" xlink:href={quoteattr(base_url + "?")}/>'
         "<MaxWidth>4096</MaxWidth><MaxHeight>4096</MaxHeight></Service>"
         "<Capability><Request>"
         f"<GetCapabilities><Format>text/xml</Format>{op}</GetCapabilities>"
@@ -138,58 +218,48 @@ def capabilities(storage: Storage, base_url: str, version: str = "1.3.0") -> str
         f"<westBoundLongitude>{w}</westBoundLongitude><eastBoundLongitude>{e}</eastBoundLongitude>"
         f"<southBoundLatitude>{s}</southBoundLatitude><northBoundLatitude>{n}</northBoundLatitude>"
         "</EX_GeographicBoundingBox>"
-        f"{''.join(layers)}</Layer></Capability></WMS_Capabilities>"
+        f"{layers}</Layer></Capability></WMS_Capabilities>"
     )
 
 
-def capabilities_111(storage: Storage, base_url: str) -> str:
-    """WMS 1.1.1 (OWSLib's default, older desktop GIS): SRS, LatLonBoundingBox, Extent."""
-    from lake.grids import GridStore
-
-    href = quoteattr(base_url + "?")
-    op = (
-        "<DCPType><HTTP><Get><OnlineResource "
-        f'xmlns:xlink="http://www.w3.org/1999/xlink" xlink:type="simple" xlink:href={href}/>'
-        "</Get></HTTP></DCPType>"
-    )
-    layers = []
-    for g in list_grids(storage):
-        if g.bbox is None:
-            continue
-        w, s, e, n = g.bbox
-        ds = GridStore(storage, g.dataset_id).open()
-        times = _times(g, storage)
-        for v in g.variables:
-            style = style_for(ds[v.name])
-            dims = ""
-            if times and "time" in v.dims:
-                dims = (
-                    '<Dimension name="time" units="ISO8601"/>'
-                    f'<Extent name="time" default="{times[-1]}" nearestValue="1">'
-                    f"{','.join(times)}</Extent>"
-                )
-            title = v.long_name or v.standard_name or v.name
-            layers.append(
-                f'<Layer queryable="0"><Name>{escape(g.dataset_id)}:{escape(v.name)}</Name>'
-                f"<Title>{escape(str(title))} ({escape(g.dataset_id)})</Title>"
-                f'<LatLonBoundingBox minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
-                f'<BoundingBox SRS="EPSG:4326" minx="{w}" miny="{s}" maxx="{e}" maxy="{n}"/>'
-                f"{dims}<Style><Name>default</Name><Title>{escape(style.colormap)} "
-                f"{style.vmin:g} to {style.vmax:g}</Title></Style></Layer>"
-            )
+def _document_111(base_url: str, grids: list[GridInfo], layers: str) -> str:
     srs = "".join(f"<SRS>{c}</SRS>" for c in ("EPSG:4326", "EPSG:3857"))
+    op = _operation(base_url)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<WMT_MS_Capabilities version="1.1.1">'
         "<Service><Name>OGC:WMS</Name><Title>coastlake grids</Title>"
-        f'<OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href={href}/>'
+        '<OnlineResource xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f"xlink:href={quoteattr(base_url + '?')}/>"
         "</Service><Capability><Request>"
         f"<GetCapabilities><Format>application/vnd.ogc.wms_xml</Format>{op}</GetCapabilities>"
         f"<GetMap><Format>image/png</Format>{op}</GetMap>"
         "</Request><Exception><Format>application/vnd.ogc.se_xml</Format></Exception>"
-        f"<Layer><Title>coastlake grids</Title>{srs}{''.join(layers)}</Layer>"
+        f"<Layer><Title>coastlake grids</Title>{srs}{layers}</Layer>"
         "</Capability></WMT_MS_Capabilities>"
     )
+
+
+WMS_130 = WmsVersion(
+    number="1.3.0",
+    crs_tag="CRS",
+    lat_first=True,
+    dimensions=("time", "elevation"),
+    describe_units=True,
+    separate_extent=False,
+    geographic_box=_geographic_box_130,
+    document=_document_130,
+)
+WMS_111 = WmsVersion(
+    number="1.1.1",
+    crs_tag="SRS",
+    lat_first=False,
+    dimensions=("time",),
+    describe_units=False,
+    separate_extent=True,
+    geographic_box=_geographic_box_111,
+    document=_document_111,
+)
 
 
 def _legend_href(base_url: str, style: object) -> str:

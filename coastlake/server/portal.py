@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from coastlake.server.erddap.datasets import DatasetSummary, find_dataset, list_datasets
+from coastlake.server.erddap.query import parse_time
 from coastlake.server.metrics import qc_summary
 from lake.deps import LakeDeps, check_dataset_id, check_station_id
 from lake.errors import NotFound, RequestError
@@ -29,7 +30,7 @@ MAX_SERIES_POINTS = 200_000
 
 
 def station_states(ctx: LakeDeps, now: datetime | None = None) -> list[StationState]:
-    """Station states by the 4-hour and 1-week rules (R11), from the QC package."""
+    """Station states by the 4-hour and 1-week rules, from the QC package."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     return list(qc_station_states(ctx.lake, now=now))
 
@@ -84,6 +85,105 @@ def _dataset_doc(d: DatasetSummary) -> dict[str, Any]:
     }
 
 
+def find_datasets(ctx: LakeDeps, q: str = "") -> list[dict[str, Any]]:
+    """Published datasets whose id, title, summary, keywords or variables hold every word
+    of `q` (case-insensitive); all of them for an empty `q`."""
+    words = q.lower().split()
+    out = []
+    for d in list_datasets(ctx, published_only=True):
+        text = " ".join([d.dataset_id, d.title, d.summary, *d.keywords, *d.variables]).lower()
+        if all(w in text for w in words):
+            out.append(_dataset_doc(d))
+    return out
+
+
+def dataset_details(ctx: LakeDeps, dataset_id: str) -> dict[str, Any]:
+    """A dataset's summary plus provider, category, units by variable, stations with
+    their first and last time, and values per QC flag. NotFound for an unknown id."""
+    check_dataset_id(dataset_id)
+    d = find_dataset(ctx, dataset_id)
+    if d is None:
+        raise NotFound(f"no dataset {dataset_id!r} in this lake")
+    doc = _dataset_doc(d)
+    stream = ctx.stream(dataset_id)
+    doc["provider"] = stream.provider.model_dump() if stream else None
+    doc["category"] = stream.category.value if stream else None
+    doc["units"] = {
+        r["variable"]: r["units"]
+        for r in ctx.sql(
+            "SELECT variable, any_value(units) AS units FROM observations_all "
+            "WHERE dataset_id = ? GROUP BY variable ORDER BY variable",
+            [dataset_id],
+        ).to_pylist()
+    }
+    doc["stations"] = [
+        {"station_id": s["station_id"], "first": _iso(s["first"]), "last": _iso(s["last"])}
+        for s in ctx.sql(
+            "SELECT station_id, min(time) AS first, max(time) AS last FROM observations_all "
+            "WHERE dataset_id = ? GROUP BY station_id ORDER BY station_id",
+            [dataset_id],
+        ).to_pylist()
+    ]
+    doc["qc"] = {r["flag"]: r["values"] for r in qc_summary(ctx, dataset_id)}
+    return doc
+
+
+def series_points(
+    ctx: LakeDeps,
+    dataset_id: str,
+    station: str,
+    variable: str,
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Any]:
+    """Times (epoch seconds), values and QC flags of one variable at one station, for a
+    plot. Refused (413) above MAX_SERIES_POINTS: a browser cannot draw more."""
+    check_dataset_id(dataset_id)
+    check_station_id(station)
+    where = ["dataset_id = ?", "station_id = ?", "variable = ?"]
+    params: list[Any] = [dataset_id, station, variable]
+    if start:
+        where.append("time >= ?")
+        params.append(parse_time(start, "start"))
+    if end:
+        where.append("time <= ?")
+        params.append(parse_time(end, "end"))
+    table = ctx.sql(
+        "SELECT epoch(time) AS t, value, qc_agg, units FROM observations_all "
+        f"WHERE {' AND '.join(where)} ORDER BY time LIMIT {MAX_SERIES_POINTS + 1}",
+        params,
+    )
+    if table.num_rows > MAX_SERIES_POINTS:
+        raise RequestError("too many points for a plot; choose a shorter window", status=413)
+    if table.num_rows == 0:
+        raise NotFound(f"no {variable!r} at {station!r} in dataset {dataset_id!r}")
+    units = table.column("units")[0].as_py()
+    return {
+        "dataset_id": dataset_id,
+        "station_id": station,
+        "variable": variable,
+        "units": units,
+        "time": table.column("t").to_pylist(),
+        "value": table.column("value").to_pylist(),
+        "qc": table.column("qc_agg").to_pylist(),
+    }
+
+
+def vector_layers(ctx: LakeDeps) -> list[dict[str, Any]]:
+    """One entry per GIS layer: id, title, bbox, feature count, geometry types, GeoJSON URL."""
+    return [
+        {
+            "id": info.layer_id,
+            "title": info.title or info.layer_id,
+            "bbox": list(info.bbox),
+            "features": info.features,
+            "geometry_types": list(info.geometry_types),
+            "url": f"/data/layers/{info.layer_id}.geojson",
+        }
+        for info in list_layers(ctx.storage)
+    ]
+
+
 def router(ctx: LakeDeps) -> APIRouter:
     """Routes under /api, read by the portal."""
     api = APIRouter(prefix="/api", tags=["portal"])
@@ -96,43 +196,12 @@ def router(ctx: LakeDeps) -> APIRouter:
     @api.get("/datasets")
     def datasets(q: str = "") -> list[dict[str, Any]]:
         """Published datasets, filtered by words in id, title, summary, keywords, variables."""
-        words = q.lower().split()
-        out = []
-        for d in list_datasets(ctx, published_only=True):
-            text = " ".join([d.dataset_id, d.title, d.summary, *d.keywords, *d.variables]).lower()
-            if all(w in text for w in words):
-                out.append(_dataset_doc(d))
-        return out
+        return find_datasets(ctx, q)
 
     @api.get("/datasets/{dataset_id}")
     def dataset(dataset_id: str) -> dict[str, Any]:
         """Metadata, citation, attribution, stations, variables with units and QC summary."""
-        check_dataset_id(dataset_id)
-        d = find_dataset(ctx, dataset_id)
-        if d is None:
-            raise NotFound(f"no dataset {dataset_id!r} in this lake")
-        doc = _dataset_doc(d)
-        stream = ctx.stream(dataset_id)
-        doc["provider"] = stream.provider.model_dump() if stream else None
-        doc["category"] = stream.category.value if stream else None
-        doc["units"] = {
-            r["variable"]: r["units"]
-            for r in ctx.sql(
-                "SELECT variable, any_value(units) AS units FROM observations_all "
-                "WHERE dataset_id = ? GROUP BY variable ORDER BY variable",
-                [dataset_id],
-            ).to_pylist()
-        }
-        doc["stations"] = [
-            {"station_id": s["station_id"], "first": _iso(s["first"]), "last": _iso(s["last"])}
-            for s in ctx.sql(
-                "SELECT station_id, min(time) AS first, max(time) AS last FROM observations_all "
-                "WHERE dataset_id = ? GROUP BY station_id ORDER BY station_id",
-                [dataset_id],
-            ).to_pylist()
-        ]
-        doc["qc"] = {r["flag"]: r["values"] for r in qc_summary(ctx, dataset_id)}
-        return doc
+        return dataset_details(ctx, dataset_id)
 
     @api.get("/series/{dataset_id}")
     def series(
@@ -143,52 +212,12 @@ def router(ctx: LakeDeps) -> APIRouter:
         end: str | None = None,
     ) -> dict[str, Any]:
         """One variable of one station with its QC flags; failed values included, flagged."""
-        from coastlake.server.erddap.query import parse_time
-
-        check_dataset_id(dataset_id)
-        check_station_id(station)
-        where = ["dataset_id = ?", "station_id = ?", "variable = ?"]
-        params: list[Any] = [dataset_id, station, variable]
-        if start:
-            where.append("time >= ?")
-            params.append(parse_time(start, "start"))
-        if end:
-            where.append("time <= ?")
-            params.append(parse_time(end, "end"))
-        table = ctx.sql(
-            "SELECT epoch(time) AS t, value, qc_agg, units FROM observations_all "
-            f"WHERE {' AND '.join(where)} ORDER BY time LIMIT {MAX_SERIES_POINTS + 1}",
-            params,
-        )
-        if table.num_rows > MAX_SERIES_POINTS:
-            raise RequestError("too many points for a plot; choose a shorter window", status=413)
-        if table.num_rows == 0:
-            raise NotFound(f"no {variable!r} at {station!r} in dataset {dataset_id!r}")
-        units = table.column("units")[0].as_py()
-        return {
-            "dataset_id": dataset_id,
-            "station_id": station,
-            "variable": variable,
-            "units": units,
-            "time": table.column("t").to_pylist(),
-            "value": table.column("value").to_pylist(),
-            "qc": table.column("qc_agg").to_pylist(),
-        }
+        return series_points(ctx, dataset_id, station, variable, start, end)
 
     @api.get("/layers")
     def layers() -> list[dict[str, Any]]:
         """GIS vector layers (lake.layers) the map can overlay, with their GeoJSON URL."""
-        return [
-            {
-                "id": info.layer_id,
-                "title": info.title or info.layer_id,
-                "bbox": list(info.bbox),
-                "features": info.features,
-                "geometry_types": list(info.geometry_types),
-                "url": f"/data/layers/{info.layer_id}.geojson",
-            }
-            for info in list_layers(ctx.storage)
-        ]
+        return vector_layers(ctx)
 
     @api.get("/grids")
     def grids() -> list[dict[str, Any]]:
