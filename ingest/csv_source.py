@@ -49,6 +49,7 @@ from ingest.base import (
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
+from lake.stations import station_urn as ioos_station_urn
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class TextSpec:
     timezone: str | None = None
     station_column: str | None = None
     station: dict[str, Any] = field(default_factory=dict)
-    station_urn: str = "urn:ioos:station:{authority}:{}"
+    station_urn: str = ioos_station_urn("{authority}", "{}")
     authority: str = "local"
     lon_column: str | None = None
     lat_column: str | None = None
@@ -104,7 +105,7 @@ class TextSpec:
             timezone=str(params["timezone"]) if params.get("timezone") is not None else None,
             station_column=params.get("station_column"),
             station=dict(station),
-            station_urn=str(params.get("station_urn", "urn:ioos:station:{authority}:{}")),
+            station_urn=str(params.get("station_urn", ioos_station_urn("{authority}", "{}"))),
             authority=str(params.get("naming_authority", stream.id)),
             lon_column=params.get("lon_column"),
             lat_column=params.get("lat_column"),

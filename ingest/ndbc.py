@@ -28,6 +28,7 @@ from ingest.ndbc_text import parse_ndbc_text
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
+from lake.stations import station_urn as ioos_station_urn
 
 DEFAULT_URL = "https://www.ndbc.noaa.gov"
 
@@ -102,8 +103,6 @@ REALTIME_SPAN = timedelta(days=45)
 
 def station_urn(station: str) -> str:
     """IOOS URN of an NDBC station ('44013' -> 'urn:ioos:station:wmo:44013')."""
-    from lake.stations import station_urn as ioos_station_urn
-
     return ioos_station_urn("wmo", station.lower())
 
 

@@ -23,6 +23,7 @@ from ingest.csv_source import TextSpec, parse_delimited
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
+from lake.stations import station_urn as ioos_station_urn
 
 #: Water-quality columns of a CDMO export: CF name and the unit CDMO reports them in.
 WATER_QUALITY: dict[str, VariableMapping] = {
@@ -40,7 +41,7 @@ WATER_QUALITY: dict[str, VariableMapping] = {
 
 def station_urn(code: str) -> str:
     """IOOS URN of a NERRS station ('gndblwq' -> 'urn:ioos:station:nerrs:gndblwq')."""
-    return f"urn:ioos:station:nerrs:{code.strip().lower()}"
+    return ioos_station_urn("nerrs", code.strip().lower())
 
 
 def _stations(stream: Stream) -> list[dict[str, Any]]:
@@ -116,7 +117,7 @@ class Nerrs:
             time_format="%m/%d/%Y %H:%M",
             timezone=None if offset is None else f"{float(offset):+g}",
             station_column="StationCode",
-            station_urn="urn:ioos:station:nerrs:{}",
+            station_urn=ioos_station_urn("nerrs", "{}"),
             lon_column=None,
             lat_column=None,
             flag_prefix="F_",

@@ -1,4 +1,4 @@
-"""The harvest log: one row per attempt to fetch a stream (R8, R22).
+"""The harvest log: one row per attempt to fetch a stream.
 
 Records the last attempt, the last success, rows added and why a harvest failed, and keeps
 the validators (ETag, Last-Modified) that make the next request conditional.

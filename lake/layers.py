@@ -1,4 +1,4 @@
-"""Static GIS layers (R4): Shapefile or GeoJSON in, GeoParquet in the lake, GeoJSON/Shapefile out.
+"""Static GIS layers: Shapefile or GeoJSON in, GeoParquet in the lake, GeoJSON/Shapefile out.
 
 A layer is one GeoParquet file at `<root>/layers/<layer_id>/layer.parquet`, always in
 EPSG:4326 (lon/lat), so web maps, DuckDB's spatial extension and GeoPandas read it without

@@ -1,4 +1,4 @@
-"""The raw zone: every response kept as it came, by content hash, for provenance (R5).
+"""The raw zone: every response kept as it came, by content hash, for provenance.
 
 Putting the same bytes twice stores them once. A sidecar JSON beside each object records
 where and when it came from.

@@ -30,7 +30,7 @@ class Category(StrEnum):
 
     @property
     def needs_stream_plan(self) -> bool:
-        """Funded and regional streams need a Data Stream Plan; the others are exempt (R12)."""
+        """Funded and regional streams need a Data Stream Plan; the others are exempt."""
         return self in (Category.funded, Category.regional)
 
     @property

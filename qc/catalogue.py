@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 from ioos_qc import qartod
 
+from lake.flags import MISSING, NOT_EVALUATED, PASS
 from lake.registry import Stream, parse_duration
-
-PASS, NOT_EVALUATED, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ioos_qc import qartod
 
+from lake.flags import FAIL, FLAG_NAMES, MISSING, NOT_EVALUATED, PASS, SUSPECT
 from lake.tables import KEY_COLUMNS, QC_COLUMNS, QC_TESTS
 from qc.catalogue import (
-    FAIL,
-    MISSING,
-    NOT_EVALUATED,
-    PASS,
-    SUSPECT,
     MonthRange,
     Series,
     run_test,
@@ -31,7 +27,7 @@ from qc.config import SeriesPlan
 log = logging.getLogger(__name__)
 
 #: A QARTOD flag a provider may already give (federal data): kept in the aggregate.
-_QARTOD_TEXT = {"1": PASS, "2": NOT_EVALUATED, "3": SUSPECT, "4": FAIL, "9": MISSING}
+_QARTOD_TEXT = {str(v): v for v in FLAG_NAMES}
 
 SeriesKey = tuple[str, str, str, float]  # dataset_id, station_id, variable, z
 

@@ -1,4 +1,4 @@
-"""Station status from the time-gap rule (R11): active, stale after 4 hours, offline after 1 week.
+"""Station status from the time-gap rule: active, stale after 4 hours, offline after 1 week.
 
 A stale station turns grey on the real-time map; an offline one leaves the real-time map
 but stays on the historical map. The server's maps call `station_states` directly.

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pystac
 from pystac.extensions.table import TableExtension
 
+from lake.flags import FLAG_NAMES
 from lake.tables import OBSERVATION_SCHEMA
 from stac.describe import public_url
 
@@ -28,7 +29,8 @@ _COLUMN_NOTES = {
     "time": "UTC, no time zone stored",
     "variable": "CF standard name",
     "value": "in `units`; NULL in the `observations` view if QC failed",
-    "qc_agg": "QARTOD aggregate flag: 1 pass, 2 not evaluated, 3 suspect, 4 fail, 9 missing",
+    "qc_agg": "QARTOD aggregate flag: "
+    + ", ".join(f"{v} {n.replace('_', ' ')}" for v, n in FLAG_NAMES.items()),
     "z": "height (+) or depth (-) in m",
 }
 

@@ -1,4 +1,4 @@
-"""Publication workflow (R15): draft -> review -> published, with who, when and why.
+"""Publication workflow: draft -> review -> published, with who, when and why.
 
 Data are reachable from the moment they are ingested; what this decides is whether a dataset
 shows in the public catalog and in search. The registry's `publication` field is a dataset's

@@ -2,7 +2,7 @@
 
 `xarray.open_dataset(".../grids/datasets/<id>/opendap")` reads a grid; EDR position and area
 queries (`.../grids/datasets/<id>/edr/position?coords=POINT(lon lat)&f=csv`) give a time series
-at a point as CSV or CoverageJSON (R16). Datasets are looked up in the lake on each request
+at a point as CSV or CoverageJSON. Datasets are looked up in the lake on each request
 (cached per Icechunk snapshot), so a new grid or an append shows without a restart.
 """
 

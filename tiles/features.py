@@ -1,6 +1,6 @@
 """Vector layers shaped like OGC API Features: `/features/collections/{id}/items?bbox=...`.
 
-Plus `/features/collections/{id}/shapefile.zip` for GIS users who want a file (R16).
+Plus `/features/collections/{id}/shapefile.zip` for GIS users who want a file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PNG previews of every grid layer (R18): a picture for users without GIS tools."""
+"""PNG previews of every grid layer: a picture for users without GIS tools."""
 
 from __future__ import annotations
 

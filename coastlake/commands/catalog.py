@@ -1,5 +1,5 @@
 """`lake catalog build` and `lake publish request|approve|reject|status`: the STAC catalog and
-the provider review that decides what the public catalog shows (R13-R15)."""
+the provider review that decides what the public catalog shows."""
 
 from __future__ import annotations
 

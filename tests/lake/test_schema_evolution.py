@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from lake.reader import Lake
@@ -90,12 +89,6 @@ def test_old_table_reads_before_any_write(storage: Storage) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lake/duck.py defines observations_all as SELECT * over delta_scan, so a column the"
-    " stored table lacks is unknown to SQL until the first write adds it; the view should add"
-    " a typed NULL for each of lake.tables.missing_fields(table)",
-)
 def test_sql_names_the_new_column_before_any_write(storage: Storage) -> None:
     old_table(storage)
     rows = Lake(storage).sql(f"SELECT {NEW} FROM observations_all")

@@ -1,4 +1,4 @@
-"""Station states from the time-gap rule (R11), from data in a real lake."""
+"""Station states from the time-gap rule, from data in a real lake."""
 
 from __future__ import annotations
 
