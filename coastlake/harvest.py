@@ -1,10 +1,17 @@
-"""The harvest job: from a source's bytes to rows in the lake, as plain calls in order.
+"""The harvest job: from the sources' bytes to rows in the lake, as plain calls in order.
 
-For each request of a stream: fetch (ingest.fetch) → keep the bytes in the raw zone
-(lake.raw) → parse, the syntax test (the stream's harvester in ingest/) → normalize to CF
-names, canonical units, UTC and z (ingest.normalize) → QARTOD flags (qc.on_write) → merge
-into the observation table (lake.tables). Each attempt is one record in the harvest log
-(lake.harvest_log), and the catalog is updated once at the end (stac.build).
+A harvest runs as one cycle over every stream due:
+
+1. read every request (`coastlake.reading`), several at a time: fetch (ingest.fetch) → keep
+   the bytes in the raw zone (lake.raw) → parse, the syntax test (the stream's harvester in
+   ingest/) → normalize to CF names, canonical units, UTC and z (ingest.normalize);
+2. per stream: one row per key, and — in a real-time poll — only values newer than what
+   the lake holds for their series (lake.series), so a 45-day real-time file does not send
+   its 45 days again every ten minutes; then QARTOD flags (qc.on_write);
+3. one merge into the observation table for the whole cycle (lake.tables), then the series'
+   state (lake.series); one commit each, whatever the number of stations;
+4. the harvest log, one record per request (lake.harvest_log), and the catalog items of the
+   datasets that changed (stac.build).
 
 One bad source is recorded and the rest go on; a failed response writes nothing to the
 table, but its raw bytes are kept so a data manager can see what the source sent.
@@ -14,26 +21,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 
 import httpx
 import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.base import Harvester, RawResponse, Request
-from ingest.fetch import FetchPolicy, Validators, fetch
+from coastlake.reading import PART_VALUES, HarvestOptions, StreamBatch, read_streams
 from ingest.grids import ingest_grid
-from ingest.kinds import get_harvester, is_harvested
-from ingest.normalize import VariableMapping, in_window, mappings_for, normalize
+from ingest.kinds import is_harvested
 from ingest.vector_layers import ingest_layer_stream
-from lake.errors import FetchError, LakeError, ParseError
+from lake.errors import LakeError
 from lake.harvest_log import Attempt, HarvestLog, HarvestRecord
-from lake.raw import RawZone
 from lake.registry import Kind, Registry, Stream
-from lake.stations import StationTable
+from lake.series import SeriesTable
 from lake.storage import Storage
-from lake.tables import ObservationTable, conform, dedupe
+from lake.tables import ObservationTable, WriteResult
 from qc.on_write import qc_before_write
 from stac.build import rebuild_after_harvest
 
@@ -42,16 +45,8 @@ log = logging.getLogger(__name__)
 #: The QC step: normalized rows of a stream in, rows with flags (plus re-flagged stored
 #: neighbours) out. Tests of the ingest stages alone pass `qc_step=None`.
 QcStep = Callable[[Storage, Stream, pa.Table], pa.Table]
-
-
-@dataclass(frozen=True, slots=True)
-class HarvestOptions:
-    """How to harvest: a backfill window, fetch timeouts and retries, conditional requests."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    policy: FetchPolicy = field(default_factory=FetchPolicy)
-    conditional: bool = True
+#: Called after each stream's requests are read (the progress bar).
+OnDone = Callable[[Stream, list[HarvestRecord]], None]
 
 
 def run_harvest(
@@ -76,10 +71,15 @@ def run_harvest(
         task = bar.add_task("harvesting", total=len(chosen))
 
         def done(stream: Stream, records: list[HarvestRecord]) -> None:
-            bar.update(task, advance=1, description=f"harvested {stream.id}")
+            bar.update(task, advance=1, description=f"read {stream.id}")
 
         records = harvest_streams(storage, chosen, options, on_done=done)
-    rebuild_after_harvest(storage, registry, records)
+    changed = {r.stream_id for r in records if r.rows_added or r.rows_updated}
+    changed |= {r.stream_id for r in records if r.status == "ok" and r.label in ("grid", "layer")}
+    if changed or not _catalog_exists(storage):
+        rebuild_after_harvest(storage, registry, records)
+    else:
+        log.info("catalog unchanged: no dataset got new values in this harvest")
     return records
 
 
@@ -89,23 +89,33 @@ def harvest_streams(
     options: HarvestOptions = HarvestOptions(),
     *,
     qc_step: QcStep | None = qc_before_write,
-    on_done: Callable[[Stream, list[HarvestRecord]], None] | None = None,
+    on_done: OnDone | None = None,
 ) -> list[HarvestRecord]:
-    """Harvest several streams one after another; a failure in one never stops the rest."""
+    """Harvest several streams as one cycle: one commit per table for all their values.
+
+    A failure in one stream (or one request) never stops the rest.
+    """
+    streams = list(streams)
     ObservationTable(storage).create()
-    out: list[HarvestRecord] = []
+    grids = [s for s in streams if s.kind in (Kind.grid, Kind.vector)]
+    observed = [s for s in streams if s not in grids]
+    records: list[HarvestRecord] = []
+    chunk: list[StreamBatch] = []
+    marks = SeriesTable(storage).marks()
     with httpx.Client(follow_redirects=True) as client:
-        for stream in streams:
-            try:
-                records = harvest_stream(storage, stream, options, qc_step=qc_step, client=client)
-            except Exception as exc:  # the per-stream edge: record it, go on with the rest
-                attempt = Attempt(stream.id, "", stream.source.url or "")
-                records = [attempt.done("failed", error=str(_as_lake_error(exc, stream.id)))]
-                HarvestLog(storage).add(records)
-            out.extend(records)
-            if on_done:
-                on_done(stream, records)
-    return out
+        for batch in read_streams(storage, observed, options, client, marks, on_done=on_done):
+            chunk.append(batch)
+            if sum(b.size for b in chunk) >= PART_VALUES:
+                records += write_cycle(storage, chunk, options, qc_step)
+                chunk = []
+    records += write_cycle(storage, chunk, options, qc_step)
+    for stream in grids:
+        records += _harvest_grid(storage, stream) if stream.kind is Kind.grid else []
+        records += _harvest_layer(storage, stream) if stream.kind is Kind.vector else []
+        if on_done:
+            on_done(stream, records[-1:])
+    HarvestLog(storage).add(records)
+    return records
 
 
 def harvest_stream(
@@ -114,184 +124,98 @@ def harvest_stream(
     options: HarvestOptions = HarvestOptions(),
     *,
     qc_step: QcStep | None = qc_before_write,
-    client: httpx.Client | None = None,
 ) -> list[HarvestRecord]:
-    """Harvest every request of one stream; returns one record per request, all logged.
-
-    Grids go to Icechunk and GIS layers to GeoParquet, each one attempt; observation streams
-    run request by request. Without a `client`, one is opened for the stream's requests
-    (making an httpx client loads the CA bundle: too slow to repeat per request).
-    """
-    if stream.kind is Kind.grid:
-        records = [_harvest_grid(storage, stream)]
-    elif stream.kind is Kind.vector:
-        records = [_harvest_layer(storage, stream)]
-    elif client is None:
-        with httpx.Client(follow_redirects=True) as own:
-            return harvest_stream(storage, stream, options, qc_step=qc_step, client=own)
-    else:
-        harvester = get_harvester(stream.source.kind)
-        known = (
-            {r.url: r for r in HarvestLog(storage).latest(stream.id)} if options.conditional else {}
-        )
-        StationTable(storage).upsert(stream.id, [asdict(s) for s in harvester.stations(stream)])
-        records = _harvest_metadata(storage, harvester, stream, options, client)
-        for request in harvester.requests(stream, options.since, options.until):
-            records.append(
-                _harvest_request(
-                    storage, harvester, stream, request, known.get(request.url),
-                    options, qc_step, client,
-                )
-            )  # fmt: skip
-    HarvestLog(storage).add(records)
-    return records
+    """Harvest one stream (a cycle of one); returns one record per request, all logged."""
+    return harvest_streams(storage, [stream], options, qc_step=qc_step)
 
 
-def _harvest_request(
+@dataclass
+class _Prepared:
+    """One stream's rows ready to write, and how many each request contributes."""
+
+    batch: StreamBatch
+    rows: pa.Table
+    added: dict[int, int] = field(default_factory=dict)
+
+
+def write_cycle(
     storage: Storage,
-    harvester: Harvester,
-    stream: Stream,
-    request: Request,
-    last: HarvestRecord | None,
+    batches: list[StreamBatch],
     options: HarvestOptions,
     qc_step: QcStep | None,
-    client: httpx.Client,
-) -> HarvestRecord:
-    """One request, top to bottom: fetch, raw zone, parse, normalize, QC, write."""
-    attempt = Attempt(stream.id, request.label, request.url)
-    what = request.label or request.url
-    ok_before = last is not None and last.status in ("ok", "unchanged")
-    validators = Validators(last.etag, last.last_modified) if last and ok_before else None
-    raw: RawResponse | None = None
-    raw_file: str | None = None
-    try:
-        raw = fetch(stream.id, request, policy=options.policy, validators=validators, client=client)
-        if raw is None or (ok_before and last is not None and last.raw_id == raw.raw_id):
-            log.info("stream=%s %s: unchanged since the last harvest", stream.id, what)
-            return attempt.done(
-                "unchanged",
-                raw_id=last.raw_id if last else None,
-                etag=raw.etag if raw else last.etag if last else None,
-                last_modified=raw.last_modified if raw else last.last_modified if last else None,
-            )
-        raw_file = RawZone(storage).put(raw)
-        parsed = harvester.parse(stream, raw, raw_file)
-        if parsed.stations:
-            StationTable(storage).upsert(stream.id, [asdict(s) for s in parsed.stations])
-        rows = normalize(
-            stream, parsed.rows, _mapping(harvester, stream),
-            raw_id=raw.raw_id, url=raw.url, raw_file=raw_file,
-        )  # fmt: skip
-        if rows.num_rows == 0:
-            raise ParseError(
-                source=stream.id, url=raw.url, file=raw_file,
-                what="no values could be extracted from the response",
-            )  # fmt: skip
-        rows = dedupe(conform(in_window(rows, options.since, options.until)))
-        if qc_step is not None:
-            rows = qc_step(storage, stream, rows)
-        result = ObservationTable(storage).write(rows, unique_keys=True)
-        log.info(
-            "stream=%s %s: %d values read, %d new, %d changed",
-            stream.id, what, result.rows_in, result.inserted, result.updated,
-        )  # fmt: skip
-        return attempt.done(
-            "ok",
-            rows_in=result.rows_in, rows_added=result.inserted, rows_updated=result.updated,
-            raw_id=raw.raw_id, raw_file=raw_file, etag=raw.etag, last_modified=raw.last_modified,
-        )  # fmt: skip
-    except ParseError as exc:
-        log.warning("syntax test failed: %s", exc)
-        return attempt.done(
-            "syntax_failed", raw_id=raw.raw_id if raw else None, raw_file=raw_file, error=str(exc)
-        )
-    except FetchError as exc:
-        no_data = getattr(harvester, "no_data", None)
-        if no_data is not None and no_data(exc):
-            log.info("stream=%s %s: no new data (%s)", stream.id, request.url, exc.what)
-            return attempt.done("ok")
-        log.warning("fetch failed: %s", exc)
-        return attempt.done("fetch_failed", error=str(exc))
-    except Exception as exc:  # a QC or write step failing: this request only
-        error = _as_lake_error(exc, f"{stream.id} {request.url}")
-        return attempt.done(
-            "failed", raw_id=raw.raw_id if raw else None, raw_file=raw_file, error=str(error)
-        )
-
-
-def _harvest_metadata(
-    storage: Storage,
-    harvester: Harvester,
-    stream: Stream,
-    options: HarvestOptions,
-    client: httpx.Client,
 ) -> list[HarvestRecord]:
-    """Read the stream's metadata service first, if its harvester has one.
-
-    A failure is recorded (label 'metadata') but does not stop the data harvest: the
-    registry's own station and variable settings are used instead.
-    """
-    requests = getattr(harvester, "metadata_requests", None)
-    if requests is None:
-        return []
-    records = []
-    for request in requests(stream):
-        attempt = Attempt(stream.id, request.label or "metadata", request.url)
-        raw: RawResponse | None = None
-        raw_file: str | None = None
-        try:
-            raw = fetch(stream.id, request, policy=options.policy, client=client)
-            if raw is None:  # no validators were sent, so a 304 cannot happen
-                raise FetchError(source=stream.id, url=request.url, what="empty reply")
-            raw_file = RawZone(storage).put(raw)
-            stations = harvester.parse_metadata(stream, raw, raw_file)  # type: ignore[attr-defined]
-            if stations:
-                StationTable(storage).upsert(stream.id, [asdict(s) for s in stations])
-            log.info("stream=%s metadata %s: %d stations", stream.id, request.url, len(stations))
-            status, error = "ok", None
-        except ParseError as exc:
-            log.warning("metadata unreadable: %s", exc)
-            status, error = "syntax_failed", str(exc)
-        except FetchError as exc:
-            log.warning("metadata fetch failed: %s", exc)
-            status, error = "fetch_failed", str(exc)
-        records.append(
-            attempt.done(status, raw_id=raw.raw_id if raw else None, raw_file=raw_file, error=error)
-        )
+    """QC each stream's new rows, merge the whole cycle in one commit, update the series."""
+    marks = SeriesTable(storage).marks()
+    prepared: list[_Prepared] = []
+    for batch in batches:
+        rows, added = batch.rows_to_write(marks, keep_known=options.backfill)
+        if rows.num_rows and qc_step is not None:
+            try:
+                rows = qc_step(storage, batch.stream, rows)
+            except Exception as exc:  # a QC failure fails this stream only
+                batch.fail(_as_lake_error(exc, f"stream={batch.stream.id} QC"))
+                continue
+        prepared.append(_Prepared(batch, rows, added))
+    result = _write(storage, [p.rows for p in prepared if p.rows.num_rows])
+    if result is None:
+        for p in prepared:
+            p.batch.fail(LakeError("the cycle's values could not be written; see the log"))
+    records: list[HarvestRecord] = []
+    for batch in batches:
+        done = next((p for p in prepared if p.batch is batch), None)
+        records += batch.records(done.added if done and result is not None else {})
     return records
 
 
-def _harvest_grid(storage: Storage, stream: Stream) -> HarvestRecord:
+def _write(storage: Storage, pieces: list[pa.Table]) -> WriteResult | None:
+    """One merge of every stream's rows, then the series' state; None if the write failed."""
+    if not pieces:
+        return WriteResult(0, 0, 0, None)
+    rows = pa.concat_tables(pieces, promote_options="permissive")
+    try:
+        result = ObservationTable(storage).write(rows, unique_keys=True)
+        SeriesTable(storage).update(rows)
+    except Exception as exc:  # the cycle's edge: its records say it failed, the job goes on
+        _as_lake_error(exc, "writing the cycle")
+        return None
+    log.info(
+        "wrote %d values in one commit: %d new, %d changed (table version %s)",
+        result.rows_in,
+        result.inserted,
+        result.updated,
+        result.version,
+    )
+    return result
+
+
+def _harvest_grid(storage: Storage, stream: Stream) -> list[HarvestRecord]:
     """A grid stream into its Icechunk repository: one attempt, time steps counted."""
     attempt = Attempt(stream.id, "grid", stream.source.url or "")
     try:
         result = ingest_grid(storage, stream)
     except LakeError as exc:
         log.error("stream=%s grid ingest failed: %s", stream.id, exc)
-        return attempt.done("failed", error=str(exc))
+        return [attempt.done("failed", error=str(exc))]
     # Not observation rows: time steps are counted in rows_in, rows_added stays 0.
-    return replace(attempt, url=", ".join(result.sources)).done(
-        "ok" if result.times_added else "unchanged", rows_in=result.times_added
-    )
+    status = "ok" if result.times_added else "unchanged"
+    return [Attempt(stream.id, "grid", ", ".join(result.sources), attempt.started_at).done(
+        status, rows_in=result.times_added
+    )]  # fmt: skip
 
 
-def _harvest_layer(storage: Storage, stream: Stream) -> HarvestRecord:
+def _harvest_layer(storage: Storage, stream: Stream) -> list[HarvestRecord]:
     """A GIS layer stream into GeoParquet: one attempt, features counted in rows_in."""
     attempt = Attempt(stream.id, "layer", stream.source.url or "")
     try:
         info = ingest_layer_stream(storage, stream)
     except LakeError as exc:
         log.error("stream=%s layer ingest failed: %s", stream.id, exc)
-        return attempt.done("failed", error=str(exc))
-    return attempt.done("ok", rows_in=info.features)
+        return [attempt.done("failed", error=str(exc))]
+    return [attempt.done("ok", rows_in=info.features)]
 
 
-def _mapping(harvester: Harvester, stream: Stream) -> dict[str, VariableMapping]:
-    """The harvester's own column → CF mapping, overridden by the registry's `variables`."""
-    defaults: dict[str, VariableMapping] = getattr(harvester, "column_mapping", lambda s: {})(
-        stream
-    )
-    return mappings_for(stream, defaults)
+def _catalog_exists(storage: Storage) -> bool:
+    return storage.exists(storage.url("catalog", "catalog.json"))
 
 
 def _as_lake_error(exc: Exception, where: str) -> LakeError:

@@ -1,7 +1,8 @@
 """DuckDB over the lake: extensions from the PyPI wheels, views over the Delta tables.
 
 Views: `observations` (values that failed QC masked to NULL, what is served by default),
-`observations_all` (everything, with the flags), and `stations` (station metadata).
+`observations_all` (everything, with the flags), `stations` (station metadata) and `latest`
+(the newest value of every series, from the series state kept at write time).
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ from pathlib import Path
 
 import duckdb
 
+from lake.delta import open_table
 from lake.errors import StorageError
+from lake.flags import FAIL
+from lake.series import SERIES_SCHEMA
 from lake.storage import Storage
+from lake.tables import OBSERVATION_SCHEMA, missing_fields
 
 log = logging.getLogger(__name__)
 
 DUCKDB_VERSION = "v" + duckdb.__version__
+#: DuckDB names of the Arrow types a column added later may have.
+_SQL_TYPES = {"int8": "TINYINT", "int32": "INTEGER", "double": "DOUBLE", "string": "VARCHAR"}
 
 
 def extension_file(name: str) -> Path | None:
@@ -60,8 +67,6 @@ def _configure_s3(con: duckdb.DuckDBPyConnection, storage: Storage) -> None:
 
 def _table_source(con: duckdb.DuckDBPyConnection, storage: Storage, name: str) -> str | None:
     """SQL for scanning a Delta table, or None when the table does not exist yet."""
-    from lake.delta import open_table
-
     url = storage.url("tables", name)
     table = open_table(url, storage.delta_options())
     if table is None:
@@ -71,7 +76,13 @@ def _table_source(con: duckdb.DuckDBPyConnection, storage: Storage, name: str) -
         arrow_empty = table.to_pyarrow_dataset().to_table().slice(0, 0)
         con.register(f"__empty_{name}", arrow_empty)
         return f"SELECT * FROM __empty_{name}"
-    return f"SELECT * FROM delta_scan('{url}')"
+    nulls = "".join(
+        f", CAST(NULL AS {_SQL_TYPES[str(f.type)]}) AS {f.name}"
+        for f in (missing_fields(table) if name == "observations" else [])
+    )
+    # A column added to the schema after this table was made (a new QC test) reads as
+    # NULL until the next write adds it to the table itself.
+    return f"SELECT *{nulls} FROM delta_scan('{url}')"
 
 
 def connect(storage: Storage, *, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -91,9 +102,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> bool:
     A view over delta_scan reads the newest committed version at every query, so once both
     tables are live nothing needs redefining; returns True when that is the case.
     """
-    from lake.tables import OBSERVATION_SCHEMA
-
     source = _table_source(con, storage, "observations")
+    # A view adding NULL columns must be redefined once the table has them.
     live = source is not None and source.startswith("SELECT * FROM delta_scan")
     if source is None:
         con.register("__empty_observations", OBSERVATION_SCHEMA.empty_table())
@@ -101,9 +111,23 @@ def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> bool:
     con.execute(f"CREATE OR REPLACE VIEW observations_all AS {source}")
     con.execute(
         "CREATE OR REPLACE VIEW observations AS SELECT * REPLACE "
-        "(CASE WHEN qc_agg = 4 THEN NULL ELSE value END AS value) FROM observations_all"
+        f"(CASE WHEN qc_agg = {FAIL} THEN NULL ELSE value END AS value) FROM observations_all"
+    )
+    series = _table_source(con, storage, "series")
+    if series is None:
+        con.register("__empty_series", SERIES_SCHEMA.empty_table())
+        series = "SELECT * FROM __empty_series"
+    # The newest value of every series, kept at write time: what the real-time map asks.
+    con.execute(
+        "CREATE OR REPLACE VIEW latest AS SELECT dataset_id, station_id, variable, z, "
+        "last_time AS time, value, units, qc_agg, lon, lat FROM (" + series + ")"
     )
     stations = _table_source(con, storage, "stations")
     if stations is not None:
         con.execute(f"CREATE OR REPLACE VIEW stations AS {stations}")
-    return live and stations is not None and stations.startswith("SELECT * FROM delta_scan")
+    return (
+        live
+        and series.startswith("SELECT * FROM delta_scan")
+        and stations is not None
+        and stations.startswith("SELECT * FROM delta_scan")
+    )

@@ -100,7 +100,7 @@ class SqlSandbox:
                 return self._sources
             tables = {
                 name: open_table(self.storage.url("tables", name), self.storage.delta_options())
-                for name in ("observations", "stations")
+                for name in ("observations", "stations", "series")
             }
             versions = tuple(t.version() if t is not None else None for t in tables.values())
             if versions != self._versions or not self._sources:
@@ -115,7 +115,7 @@ class SqlSandbox:
             return self._sources
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor that sees `observations`, `observations_all` and `stations` only."""
+        """A cursor that sees `observations`, `observations_all`, `stations` and `latest` only."""
         cur = self._base.cursor()
         for name, source in self._refresh().items():
             cur.register(f"__lake_{name}", source)
@@ -128,6 +128,11 @@ class SqlSandbox:
         )
         if "stations" in self._sources:
             cur.execute("CREATE OR REPLACE TEMP VIEW stations AS SELECT * FROM __lake_stations")
+        if "series" in self._sources:
+            cur.execute(
+                "CREATE OR REPLACE TEMP VIEW latest AS SELECT dataset_id, station_id, variable, z,"
+                " last_time AS time, value, units, qc_agg, lon, lat FROM __lake_series"
+            )
         return cur
 
     def run(self, query: str, limit: int | None = None) -> tuple[pa.Table, bool]:

@@ -1,0 +1,331 @@
+"""Reading a cycle's requests: fetch → raw zone → parse → normalize, several at a time.
+
+Requests run concurrently (a few per host, so one slow provider does not hold up the
+others and no provider gets more than a polite number of connections), and each ends as
+rows in the observation table's schema or as a record saying why not. Nothing here writes
+to the tables except the raw zone and station metadata; the job (`coastlake.harvest`)
+writes the cycle's values in one commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pyarrow as pa
+
+from ingest.base import Harvester, RawResponse, Request, StationInfo
+from ingest.fetch import FetchPolicy, Validators, fetch
+from ingest.kinds import get_harvester
+from ingest.normalize import VariableMapping, in_window, mappings_for, normalize
+from lake.errors import FetchError, LakeError, ParseError
+from lake.harvest_log import Attempt, HarvestLog, HarvestRecord
+from lake.raw import RawZone
+from lake.registry import Stream
+from lake.series import Marks
+from lake.stations import StationTable
+from lake.storage import Storage
+from lake.tables import KEY_COLUMNS, conform, dedupe
+
+log = logging.getLogger(__name__)
+
+#: Requests in flight at once, and per host (providers ask harvesters to be gentle).
+WORKERS = 8
+PER_HOST = 4
+#: Values a stream's batch holds before it is written (bounded memory in a backfill).
+PART_VALUES = 4_000_000
+_REQUEST = "__request"
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestOptions:
+    """How to harvest: a backfill window, fetch timeouts and retries, conditional requests."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    policy: FetchPolicy = field(default_factory=FetchPolicy)
+    conditional: bool = True
+
+    @property
+    def backfill(self) -> bool:
+        """A backfill merges every value of its window; a real-time poll sends only values
+        newer than the lake holds for their series."""
+        return self.since is not None or self.until is not None
+
+
+@dataclass
+class _Outcome:
+    """One request read: its rows (or none) and how its record will end."""
+
+    attempt: Attempt
+    status: str = "ok"
+    rows: pa.Table | None = None
+    stations: list[StationInfo] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StreamBatch:
+    """One stream's requests in a cycle: records to be, and the rows they read."""
+
+    stream: Stream
+    outcomes: list[_Outcome] = field(default_factory=list)
+    early: list[HarvestRecord] = field(default_factory=list)  # metadata requests
+
+    @property
+    def size(self) -> int:
+        """Values read by this batch's requests (what it holds in memory)."""
+        return sum(o.rows.num_rows for o in self.outcomes if o.rows is not None)
+
+    def rows_to_write(self, marks: Marks, *, keep_known: bool) -> tuple[pa.Table, dict[int, int]]:
+        """The stream's rows, one per key, and how many new values each request brought.
+
+        Where requests overlap (a history file and the real-time file) the later request's
+        value wins, as it would harvested one after the other, and the value counts as
+        added by the first request that carried it. Without `keep_known` (a real-time
+        poll), values inside their series' stored span are left out: the lake has them.
+        """
+        pieces = [
+            o.rows.append_column(_REQUEST, pa.array([i] * o.rows.num_rows, pa.int32()))
+            for i, o in enumerate(self.outcomes)
+            if o.status == "ok" and o.rows is not None and o.rows.num_rows
+        ]
+        if not pieces:
+            return pa.table({}), {}
+        rows = pa.concat_tables(pieces)
+        firsts = rows.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([(_REQUEST, "min")])
+        rows = dedupe(rows).drop_columns([_REQUEST])
+        fresh, _ = marks.split_known(firsts)
+        counts = fresh.column(f"{_REQUEST}_min").value_counts().to_pylist()
+        added = {int(c["values"]): int(c["counts"]) for c in counts}
+        if keep_known:
+            return rows, added
+        new_rows, _ = marks.split_known(rows)
+        return new_rows, added
+
+    def fail(self, error: LakeError) -> None:
+        """Every request that read values ends failed with `error` (nothing was written)."""
+        for o in self.outcomes:
+            if o.status == "ok" and o.rows is not None:
+                o.status, o.rows = "failed", None
+                o.fields = {**o.fields, "error": str(error), "rows_in": 0}
+
+    def records(self, added: dict[int, int]) -> list[HarvestRecord]:
+        """The cycle's records of this stream, with the values each request added."""
+        out = list(self.early)
+        for i, o in enumerate(self.outcomes):
+            extra = (
+                {"rows_added": added.get(i, 0)} if o.status == "ok" and o.rows is not None else {}
+            )
+            out.append(o.attempt.done(o.status, **o.fields, **extra))
+        return out
+
+
+def read_streams(
+    storage: Storage,
+    streams: list[Stream],
+    options: HarvestOptions,
+    client: httpx.Client,
+    marks: Marks,
+    *,
+    on_done: Callable[[Stream, list[HarvestRecord]], None] | None = None,
+) -> Iterator[StreamBatch]:
+    """Read every request of `streams`, several at a time, as batches of one stream each.
+
+    A stream whose requests read more than PART_VALUES values comes in several batches, so
+    a backfill of a region's years never holds more than about that many values in memory.
+    In a real-time poll each response keeps only values outside its series' stored span
+    (`marks`), as soon as it is read.
+    """
+    log_latest = HarvestLog(storage).latest() if options.conditional else []
+    known = {(r.stream_id, r.url): r for r in log_latest}
+    limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(PER_HOST))
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="harvest") as pool:
+        for stream in streams:
+            batch = StreamBatch(stream)
+            try:
+                harvester = get_harvester(stream.source.kind)
+                metadata = _read_metadata(storage, harvester, stream, options, client)
+                batch.early = metadata.records
+                requests = harvester.requests(stream, options.since, options.until)
+            except Exception as exc:  # the per-stream edge: record it, go on with the rest
+                log.error("stream=%s could not be harvested: %s", stream.id, exc)
+                attempt = Attempt(stream.id, "", stream.source.url or "")
+                batch.early.append(attempt.done("failed", error=str(exc)))
+                yield batch
+                continue
+
+            def one(request: Request, stream: Stream = stream, h: Harvester = harvester) -> Any:
+                with limits[urlparse(request.url).netloc]:
+                    last = known.get((stream.id, request.url))
+                    out = _read_request(storage, h, stream, request, last, options, client)
+                if out.rows is not None and not options.backfill:
+                    out.rows = marks.split_known(out.rows)[0]
+                return out
+
+            found: list[StationInfo] = []
+            for outcome in _bounded_map(pool, one, requests, ahead=2 * WORKERS):
+                batch.outcomes.append(outcome)
+                found += outcome.stations
+                if batch.size >= PART_VALUES:
+                    yield batch
+                    batch = StreamBatch(stream)
+            _upsert_stations(storage, harvester, stream, [*metadata.stations, *found])
+            yield batch
+            if on_done:
+                on_done(stream, batch.early)
+
+
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[Any], Any], items: list[Any], ahead: int
+) -> Iterator[Any]:
+    """`pool.map`, in order, with at most `ahead` results waiting: a slow consumer (a big
+    write) must not let finished responses pile up in memory."""
+    pending: deque[Future[Any]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _read_request(
+    storage: Storage,
+    harvester: Harvester,
+    stream: Stream,
+    request: Request,
+    last: HarvestRecord | None,
+    options: HarvestOptions,
+    client: httpx.Client,
+) -> _Outcome:
+    """One request, top to bottom: fetch, raw zone, parse, normalize, conform."""
+    out = _Outcome(Attempt(stream.id, request.label, request.url))
+    ok_before = last is not None and last.status in ("ok", "unchanged")
+    validators = Validators(last.etag, last.last_modified) if last and ok_before else None
+    raw: RawResponse | None = None
+    raw_file: str | None = None
+    try:
+        raw = fetch(stream.id, request, policy=options.policy, validators=validators, client=client)
+        if raw is None or (ok_before and last is not None and last.raw_id == raw.raw_id):
+            log.info("stream=%s %s: unchanged since the last harvest", stream.id, request.label)
+            out.status = "unchanged"
+            out.fields = {
+                "raw_id": last.raw_id if last else None,
+                "etag": raw.etag if raw else last.etag if last else None,
+                "last_modified": raw.last_modified if raw else last.last_modified if last else None,
+            }
+            return out
+        raw_file = RawZone(storage).put(raw)
+        parsed = harvester.parse(stream, raw, raw_file)
+        out.stations = list(parsed.stations)
+        rows = normalize(
+            stream, parsed.rows, _mapping(harvester, stream),
+            raw_id=raw.raw_id, url=raw.url, raw_file=raw_file,
+        )  # fmt: skip
+        if rows.num_rows == 0:
+            raise ParseError(
+                source=stream.id, url=raw.url, file=raw_file,
+                what="no values could be extracted from the response",
+            )  # fmt: skip
+        out.rows = conform(in_window(rows, options.since, options.until))
+        out.fields = {
+            "rows_in": rows.num_rows, "raw_id": raw.raw_id, "raw_file": raw_file,
+            "etag": raw.etag, "last_modified": raw.last_modified,
+        }  # fmt: skip
+        log.info("stream=%s %s: %d values read", stream.id, request.label or raw.url, rows.num_rows)
+    except ParseError as exc:
+        log.warning("syntax test failed: %s", exc)
+        out.status = "syntax_failed"
+        out.fields = {"raw_id": raw.raw_id if raw else None, "raw_file": raw_file}
+        out.fields["error"] = str(exc)
+    except FetchError as exc:
+        no_data = getattr(harvester, "no_data", None)
+        if no_data is not None and no_data(exc):
+            log.info("stream=%s %s: no new data (%s)", stream.id, request.url, exc.what)
+            return out
+        log.warning("fetch failed: %s", exc)
+        out.status, out.fields = "fetch_failed", {"error": str(exc)}
+    except Exception as exc:  # anything else reading this request fails it only
+        if not isinstance(exc, LakeError):
+            log.exception("stream=%s %s: unexpected error", stream.id, request.url)
+            exc = LakeError(f"unexpected {type(exc).__name__}: {exc}")
+        out.status = "failed"
+        out.fields = {"raw_id": raw.raw_id if raw else None, "raw_file": raw_file}
+        out.fields["error"] = str(exc)
+    return out
+
+
+@dataclass
+class _Metadata:
+    records: list[HarvestRecord] = field(default_factory=list)
+    stations: list[StationInfo] = field(default_factory=list)
+
+
+def _read_metadata(
+    storage: Storage,
+    harvester: Harvester,
+    stream: Stream,
+    options: HarvestOptions,
+    client: httpx.Client,
+) -> _Metadata:
+    """The stream's metadata service first, if its harvester has one.
+
+    A failure is recorded (label 'metadata') but does not stop the data harvest: the
+    registry's own station and variable settings are used instead.
+    """
+    out = _Metadata()
+    requests = getattr(harvester, "metadata_requests", None)
+    for request in requests(stream) if requests is not None else []:
+        attempt = Attempt(stream.id, request.label or "metadata", request.url)
+        raw: RawResponse | None = None
+        raw_file: str | None = None
+        try:
+            raw = fetch(stream.id, request, policy=options.policy, client=client)
+            if raw is None:  # no validators were sent, so a 304 cannot happen
+                raise FetchError(source=stream.id, url=request.url, what="empty reply")
+            raw_file = RawZone(storage).put(raw)
+            stations = harvester.parse_metadata(stream, raw, raw_file)  # type: ignore[attr-defined]
+            out.stations += stations
+            log.info("stream=%s metadata %s: %d stations", stream.id, request.url, len(stations))
+            status, error = "ok", None
+        except ParseError as exc:
+            log.warning("metadata unreadable: %s", exc)
+            status, error = "syntax_failed", str(exc)
+        except FetchError as exc:
+            log.warning("metadata fetch failed: %s", exc)
+            status, error = "fetch_failed", str(exc)
+        out.records.append(
+            attempt.done(status, raw_id=raw.raw_id if raw else None, raw_file=raw_file, error=error)
+        )
+    return out
+
+
+def _upsert_stations(
+    storage: Storage, harvester: Harvester, stream: Stream, described: list[StationInfo]
+) -> None:
+    """One upsert of the stream's stations: the registry's entries, completed by what the
+    source's metadata service and its responses said (theirs win where they say something),
+    so the two never undo each other and an unchanged station writes nothing."""
+    merged: dict[str, dict[str, Any]] = {}
+    for info in [*harvester.stations(stream), *described]:
+        entry = merged.setdefault(info.station_id, {})
+        entry.update({k: v for k, v in asdict(info).items() if v not in (None, {}, "")})
+    if merged:
+        StationTable(storage).upsert(stream.id, list(merged.values()))
+
+
+def _mapping(harvester: Harvester, stream: Stream) -> dict[str, VariableMapping]:
+    """The harvester's own column → CF mapping, overridden by the registry's `variables`."""
+    defaults: dict[str, VariableMapping] = getattr(harvester, "column_mapping", lambda s: {})(
+        stream
+    )
+    return mappings_for(stream, defaults)

@@ -1,0 +1,171 @@
+"""The state of every series, kept at write time: its time span and its latest value.
+
+One row per series (dataset, station, variable, z) in `<root>/tables/series`: the first and
+last time stored, and the value, flag, units and position at the last time. Two things
+read it:
+
+- the harvest job, as per-series high-water marks: a real-time poll sends only values
+  newer than what the lake holds, so the 45 days of a real-time file are not merged again
+  every ten minutes;
+- the real-time map and `latest` view: the newest value of every station without scanning
+  the observation table.
+
+It is derived from the observation table and written after it, so it may lag behind (a
+writer killed between the two commits). That is safe: a lagging mark only sends more rows
+to the observation table's merge, which keeps one row per key anyway, and the next write
+brings the marks forward. It never runs ahead, because it is written second.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from lake.delta import ensure_table, open_table, with_commit_retry
+from lake.storage import Storage
+
+log = logging.getLogger(__name__)
+
+SERIES_KEY: tuple[str, ...] = ("dataset_id", "station_id", "variable", "z")
+_UTC = {"timezone": "UTC"}
+SERIES_SCHEMA = pa.schema(
+    [
+        pa.field("dataset_id", pa.string(), nullable=False),
+        pa.field("station_id", pa.string(), nullable=False),
+        pa.field("variable", pa.string(), nullable=False),
+        pa.field("z", pa.float64(), nullable=False),
+        pa.field("first_time", pa.timestamp("us"), nullable=False, metadata=_UTC),
+        pa.field("last_time", pa.timestamp("us"), nullable=False, metadata=_UTC),
+        pa.field("value", pa.float64()),
+        pa.field("units", pa.string()),
+        pa.field("qc_agg", pa.int8()),
+        pa.field("lon", pa.float64()),
+        pa.field("lat", pa.float64()),
+    ]
+)
+_LATEST = ("value", "units", "qc_agg", "lon", "lat")
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """First and last stored time of each series, as arrays aligned with `keys`."""
+
+    keys: pa.Table  # SERIES_KEY columns plus first_time, last_time
+
+    def split_known(self, rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """(rows outside their series' stored span or of a new series, the rest).
+
+        `rows` are in the observation table's schema. Rows inside the span (from the first
+        to the last stored time) are "known": a real-time poll drops them, a backfill
+        merges them (and a merge finds whether they differ).
+        """
+        if rows.num_rows == 0 or self.keys.num_rows == 0:
+            return rows, rows.slice(0, 0)
+        indexed = rows.append_column("__row", pa.array(range(rows.num_rows), pa.int64()))
+        joined = indexed.select([*SERIES_KEY, "time", "__row"]).join(
+            self.keys.select([*SERIES_KEY, "first_time", "last_time"]),
+            keys=list(SERIES_KEY),
+            join_type="left outer",
+        )
+        time = joined.column("time")
+        outside = pc.or_(
+            pc.greater(time, joined.column("last_time")),
+            pc.less(time, joined.column("first_time")),
+        )
+        newer = pc.fill_null(outside, True)  # no marks: a series the lake does not hold yet
+        # The join does not keep the order of `rows`; take them back in their own order.
+        row_ids = joined.column("__row")
+        fresh = pc.filter(row_ids, newer)
+        known = pc.filter(row_ids, pc.invert(newer))
+        return rows.take(fresh.take(pc.sort_indices(fresh))), rows.take(
+            known.take(pc.sort_indices(known))
+        )
+
+
+class SeriesTable:
+    """`<root>/tables/series`: one row per series, updated after each observation write."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.url = storage.url("tables", "series")
+        self.options = storage.delta_options()
+
+    def read(self) -> pa.Table:
+        """Every series' state (an empty table before the first write)."""
+        table = open_table(self.url, self.options)
+        if table is None:
+            return SERIES_SCHEMA.empty_table()
+        return table.to_pyarrow_dataset().to_table()
+
+    def marks(self, dataset_id: str | None = None) -> Marks:
+        """High-water marks of every series (of one dataset)."""
+        state = self.read()
+        if dataset_id is not None and state.num_rows:
+            state = state.filter(pc.equal(state.column("dataset_id"), dataset_id))
+        return Marks(state.select([*SERIES_KEY, "first_time", "last_time"]))
+
+    def update(self, written: pa.Table) -> int:
+        """Fold rows just written to the observation table into the series' state.
+
+        One merge commit: a series' span widens to cover the rows, and its latest value
+        moves only when the rows reach later than what is stored. Returns the number of
+        series touched; writes nothing for an empty batch.
+        """
+        summary = summarize(written)
+        if summary.num_rows == 0:
+            return 0
+        ensure_table(self.url, SERIES_SCHEMA, self.options, name="series")
+
+        def merge() -> None:
+            (
+                DeltaTable(self.url, storage_options=self.options)
+                .merge(
+                    summary,
+                    predicate=" AND ".join(f"t.{c} = s.{c}" for c in SERIES_KEY),
+                    source_alias="s",
+                    target_alias="t",
+                )
+                .when_matched_update(
+                    updates={"first_time": "least(t.first_time, s.first_time)"},
+                    predicate="s.last_time <= t.last_time",
+                )
+                .when_matched_update(
+                    updates={
+                        "first_time": "least(t.first_time, s.first_time)",
+                        "last_time": "s.last_time",
+                        **{c: f"s.{c}" for c in _LATEST},
+                    },
+                )
+                .when_not_matched_insert_all()
+                .execute()
+            )
+
+        with_commit_retry(merge, f"update series state at {self.url}")
+        log.debug("series state: %d series updated", summary.num_rows)
+        return int(summary.num_rows)
+
+
+def summarize(rows: pa.Table) -> pa.Table:
+    """One row per series of `rows` (observation schema): span and the row at its last time."""
+    if rows.num_rows == 0:
+        return SERIES_SCHEMA.empty_table()
+    spans = rows.group_by(list(SERIES_KEY), use_threads=False).aggregate(
+        [("time", "min"), ("time", "max")]
+    )
+    # The row at each series' last time: sort by key and time, keep each key's last row.
+    ordered = rows.select([*SERIES_KEY, "time", *_LATEST]).sort_by(
+        [*((c, "ascending") for c in SERIES_KEY), ("time", "ascending")]
+    )
+    ends = ordered.group_by(list(SERIES_KEY), use_threads=False).aggregate(
+        [(c, "last") for c in ("time", *_LATEST)]
+    )
+    joined = spans.join(ends, keys=list(SERIES_KEY))
+    columns = {c: joined.column(c) for c in SERIES_KEY}
+    columns["first_time"] = joined.column("time_min")
+    columns["last_time"] = joined.column("time_max")
+    for c in _LATEST:
+        columns[c] = joined.column(f"{c}_last")
+    return pa.table(columns).cast(SERIES_SCHEMA)
