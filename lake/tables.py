@@ -1,4 +1,4 @@
-"""The observation table: long rows under a Delta Lake log, partitioned by variable and year.
+"""The observation table: long rows under a Delta Lake log, partitioned by variable, year, month.
 
 Writes are merges on (dataset_id, station_id, variable, z, time): re-ingesting a response
 changes nothing, and a newer ingest wins where values differ. A commit is atomic, so a
@@ -10,6 +10,7 @@ rows, the first time it is opened for writing; Arrow reads show it as null befor
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,11 @@ QC_TESTS: tuple[str, ...] = (
 )
 QC_COLUMNS: tuple[str, ...] = tuple(f"qc_{t}" for t in QC_TESTS)
 KEY_COLUMNS: tuple[str, ...] = ("dataset_id", "station_id", "variable", "z", "time")
-PARTITION_COLUMNS: list[str] = ["variable", "year"]
+#: Month partitions keep what a write touches small whatever the history holds: a real-time
+#: cycle merges into this month's files only, re-flagging a stored neighbour rewrites a
+#: month's file, and compacting one partition needs a month of one variable in memory.
+#: (A lake made with variable and year partitions keeps them; writes follow the table.)
+PARTITION_COLUMNS: list[str] = ["variable", "year", "month"]
 
 _UTC = {"timezone": "UTC", "comment": "UTC, stored without a zone for fast aggregates"}
 OBSERVATION_SCHEMA = pa.schema(
@@ -62,6 +67,7 @@ OBSERVATION_SCHEMA = pa.schema(
         pa.field("ingested_at", pa.timestamp("us"), nullable=False, metadata=_UTC),
         pa.field("raw_id", pa.string()),
         pa.field("year", pa.int32(), nullable=False),
+        pa.field("month", pa.int8()),
     ]
 )
 
@@ -97,7 +103,7 @@ def conform(batch: pa.Table) -> pa.Table:
     columns = []
     n = batch.num_rows
     for field in OBSERVATION_SCHEMA:
-        if field.name == "year":
+        if field.name in ("year", "month"):
             continue
         if field.name in batch.column_names:
             col = batch.column(field.name)
@@ -117,8 +123,8 @@ def conform(batch: pa.Table) -> pa.Table:
         if not field.nullable and col.null_count:
             raise StorageError(f"observation batch has {col.null_count} empty {field.name!r}")
         columns.append(col)
-    year = pc.cast(pc.year(columns[2]), pa.int32())
-    columns.append(year)
+    columns.append(pc.cast(pc.year(columns[2]), pa.int32()))
+    columns.append(pc.cast(pc.month(columns[2]), pa.int8()))
     return pa.Table.from_arrays(columns, schema=OBSERVATION_SCHEMA)
 
 
@@ -225,13 +231,10 @@ class ObservationTable:
             rows = dedupe(rows)
         if rows.num_rows == 0:
             return WriteResult(0, 0, 0, None)
-        variables = pc.unique(rows.column("variable")).to_pylist()
-        years = pc.unique(rows.column("year")).to_pylist()
-        predicate = (
-            f"t.variable IN ({_sql_list(variables)}) AND t.year IN ({_sql_list(years)})"
-            " AND t.dataset_id = s.dataset_id AND t.station_id = s.station_id"
-            " AND t.variable = s.variable AND t.year = s.year AND t.z = s.z AND t.time = s.time"
-        )
+        # Sorted as compaction sorts, so a partition written once needs no compaction to
+        # let row-group statistics skip other stations.
+        rows = rows.sort_by([("station_id", "ascending"), ("time", "ascending")])
+        predicate = self._merge_predicate(rows)
         changed = " OR ".join(
             f"(s.{c} IS DISTINCT FROM t.{c})"
             for c in ("value", "units", "provider_flag", "qc_agg", *QC_COLUMNS, "lon", "lat")
@@ -258,6 +261,20 @@ class ObservationTable:
         log.debug("merged %d rows: %d new, %d changed", rows.num_rows, inserted, updated)
         return WriteResult(rows.num_rows, inserted, updated, version)
 
+    def _merge_predicate(self, rows: pa.Table) -> str:
+        """The merge's join on the key, with literals that let delta-rs skip files.
+
+        Partition values prune to the partitions the rows fall in, and the rows' time span
+        skips files whose time statistics lie outside it (the files of earlier cycles), so
+        the cost of a merge follows what it touches, not the size of the history.
+        """
+        parts = self.delta().metadata().partition_columns
+        literals = [f"t.{c} IN ({_sql_list(pc.unique(rows.column(c)).to_pylist())})" for c in parts]
+        start, end = pc.min(rows.column("time")).as_py(), pc.max(rows.column("time")).as_py()
+        literals.append(f"t.time >= '{start.isoformat()}' AND t.time <= '{end.isoformat()}'")
+        joins = [f"t.{c} = s.{c}" for c in (*parts, *KEY_COLUMNS)]
+        return " AND ".join([*literals, *dict.fromkeys(joins)])
+
     def append(self, batch: pa.Table) -> WriteResult:
         """Append without checking keys: for bulk loads known to be new (benchmarks, backfill
         into an empty table). Still one atomic commit."""
@@ -268,7 +285,7 @@ class ObservationTable:
                 self.url,
                 rows,
                 mode="append",
-                partition_by=PARTITION_COLUMNS,
+                partition_by=self.delta().metadata().partition_columns,
                 storage_options=self.options,
                 writer_properties=WRITER_PROPERTIES,
                 target_file_size=TARGET_FILE_BYTES,
@@ -300,39 +317,46 @@ class ObservationTable:
         so readers see the old files or the new ones. Returns the partitions rewritten.
         """
         table = self.delta()
-        counts: dict[tuple[str, int], int] = {}
+        parts = table.metadata().partition_columns
+        counts: dict[tuple[str, ...], int] = {}
         for add in pa.table(table.get_add_actions(flatten=True)).to_pylist():
-            key = (add["partition.variable"], int(add["partition.year"]))
+            key = tuple(str(add[f"partition.{c}"]) for c in parts)
             counts[key] = counts.get(key, 0) + 1
         rewritten = 0
-        for (variable, year), files in sorted(counts.items()):
+        for key, files in sorted(counts.items()):
             if files < min_files:
                 continue
-            predicate = f"variable = {_sql_list([variable])} AND year = {year}"
-
-            def rewrite(
-                predicate: str = predicate, variable: str = variable, year: int = year
-            ) -> None:
-                current = self.delta()
-                part = current.to_pyarrow_dataset().to_table(
-                    filter=(pc.field("variable") == variable) & (pc.field("year") == year)
-                )
-                part = part.sort_by([("station_id", "ascending"), ("time", "ascending")])
-                write_deltalake(
-                    current,
-                    # By name: a table that gained a column has it last, not in schema order.
-                    part.select(OBSERVATION_SCHEMA.names).cast(OBSERVATION_SCHEMA),
-                    mode="overwrite",
-                    predicate=predicate,
-                    partition_by=PARTITION_COLUMNS,
-                    writer_properties=WRITER_PROPERTIES,
-                    target_file_size=TARGET_FILE_BYTES,
-                )
-
-            with_commit_retry(rewrite, f"compact {variable} {year}")
-            log.info("compacted %s %d: %d files into sorted files", variable, year, files)
+            values = dict(zip(parts, key, strict=True))
+            predicate = " AND ".join(
+                f"{c} = {_sql_list([v])}" if c == "variable" else f"{c} = {int(v)}"
+                for c, v in values.items()
+            )
+            with_commit_retry(
+                functools.partial(self._rewrite, predicate, values, parts), f"compact {predicate}"
+            )
+            log.info("compacted %s: %d files into sorted files", predicate, files)
             rewritten += 1
         return rewritten
+
+    def _rewrite(self, predicate: str, values: dict[str, str], parts: list[str]) -> None:
+        """Replace one partition's files by its rows sorted by station and time."""
+        current = self.delta()
+        flt = None
+        for c, v in values.items():
+            term = pc.field(c) == (v if c == "variable" else int(v))
+            flt = term if flt is None else flt & term
+        part = current.to_pyarrow_dataset().to_table(filter=flt)
+        part = part.sort_by([("station_id", "ascending"), ("time", "ascending")])
+        write_deltalake(
+            current,
+            # By name: a table that gained a column has it last, not in schema order.
+            part.select(OBSERVATION_SCHEMA.names).cast(OBSERVATION_SCHEMA),
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=parts,
+            writer_properties=WRITER_PROPERTIES,
+            target_file_size=TARGET_FILE_BYTES,
+        )
 
     def vacuum(self, retention: timedelta = timedelta(days=7)) -> list[str]:
         """Delete files no longer in the table and older than `retention`. Returns them."""
