@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
+from ingest.kinds import is_harvested
 from lake.harvest_log import HarvestLog, HarvestRecord
 from lake.registry import Stream
 from lake.storage import Storage
@@ -42,10 +43,15 @@ def next_due(stream: Stream, last: datetime | None) -> datetime:
 def due_streams(
     storage: Storage, streams: Iterable[Stream], now: datetime | None = None
 ) -> list[Stream]:
-    """The streams whose cadence has passed since their last attempt."""
+    """The streams whose cadence has passed since their last attempt.
+
+    A catalog-only stream (an external feed) is never due: there is nothing to fetch, and
+    counting it due would wake the watch loop at once, round after round.
+    """
     now = now or datetime.now(UTC)
     last = last_attempts(storage)
-    return [s for s in streams if next_due(s, last.get(s.id)) <= now]
+    harvested = [s for s in streams if is_harvested(s.source.kind)]
+    return [s for s in harvested if next_due(s, last.get(s.id)) <= now]
 
 
 def watch(
@@ -77,7 +83,11 @@ def watch(
             break
         last = last_attempts(storage)
         now = datetime.now(UTC)
-        wake = min(next_due(s, last.get(s.id)) for s in streams)
+        harvested = [s for s in streams if is_harvested(s.source.kind)]
+        if not harvested:
+            log.info("no stream to harvest (catalog-only feeds need no harvest); stopping")
+            break
+        wake = min(next_due(s, last.get(s.id)) for s in harvested)
         pause = max(wake - now, MIN_PAUSE)
         log.info(
             "next harvest due at %s (in %.0f s)",

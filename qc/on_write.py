@@ -20,7 +20,7 @@ import pyarrow.dataset as pds
 from lake.registry import Stream
 from lake.series import SeriesTable
 from lake.storage import Storage
-from lake.tables import QC_COLUMNS, ObservationTable, conform
+from lake.tables import OBSERVATION_SCHEMA, QC_COLUMNS, ObservationTable, conform
 from qc.climatology import load_climatology
 from qc.config import WINDOWED_TESTS, SeriesPlan, plan_for, threshold_table
 from qc.context import Window, neighbor_values, read_window
@@ -103,7 +103,7 @@ def flag_batch(
     pieces = [_with_role(batch, NEW)]
     if needs_context:
         assert dataset is not None
-        nearby = StoredNearby(storage, dataset, batch, planner, stream)
+        nearby = StoredNearby(storage, dataset, batch, bounds, stream)
         pieces += _stored_context(nearby, batch, bounds, planner, stream)
     combined = pa.concat_tables([_old_flags(p) for p in pieces], promote_options="default")
     flagged = flag_table(
@@ -121,9 +121,12 @@ class StoredNearby:
     """The stored rows near a batch, read once for all its series.
 
     A real-time cycle flags thousands of series, each needing a few stored values on either
-    side; reading those series by series costs a scan of the table each. One read of the
-    batch's variables over its time span (widened by the longest window) holds them all,
-    and a series whose window reaches past that span (a long outage) is read on its own.
+    side; reading those series by series costs a scan of the table each. The series' state
+    (lake.series) says where each series has stored values: a series with none near its new
+    values needs no read at all (a backfill of new stations), and the others are served by
+    one read of their variables over the span where stored and new values meet. A series
+    whose window reaches past that span (a long outage), or a lake without series state
+    (written by other means), is read on its own, as before.
     """
 
     def __init__(
@@ -131,28 +134,48 @@ class StoredNearby:
         storage: Storage,
         dataset: pds.Dataset,
         batch: pa.Table,
-        planner: Planner,
+        bounds: list[tuple[SeriesKey, int, int]],
         stream: Stream,
     ) -> None:
-        times = batch.column("time").to_numpy().astype("datetime64[us]")
-        reach = np.timedelta64(int(max(stream.cadence.total_seconds() * 200, 7 * 86400)), "s")
-        self.start, self.end = times.min() - reach, times.max() + reach
-        variables = pc.unique(batch.column("variable")).to_pylist()
-        rows = dataset.to_table(
-            filter=pc.field("variable").isin(variables)
-            & (pc.field("time") >= pa.scalar(self.start, pa.timestamp("us")))
-            & (pc.field("time") <= pa.scalar(self.end, pa.timestamp("us")))
-        )
-        self.near = pds.dataset(rows)
         self.full = dataset
-        spans = SeriesTable(storage).read()
+        state = SeriesTable(storage).read()
+        self.known_state = state.num_rows > 0
         self.spans = {
             (r["dataset_id"], r["station_id"], r["variable"], r["z"]): (
                 np.datetime64(r["first_time"], "us"),
                 np.datetime64(r["last_time"], "us"),
             )
-            for r in spans.to_pylist()
+            for r in state.to_pylist()
         }
+        self.reach = np.timedelta64(int(max(stream.cadence.total_seconds() * 200, 7 * 86400)), "s")
+        times = batch.column("time").to_numpy().astype("datetime64[us]")
+        lows, highs, variables = [], [], set()
+        for key, first, stop in bounds:
+            overlap = self._overlap(key, times[first:stop].min(), times[first:stop].max())
+            if overlap is not None:
+                lows.append(overlap[0])
+                highs.append(overlap[1])
+                variables.add(key[2])
+        self.start = min(lows) if lows else np.datetime64("NaT")
+        self.end = max(highs) if highs else np.datetime64("NaT")
+        rows = OBSERVATION_SCHEMA.empty_table()
+        if lows:
+            rows = dataset.to_table(
+                filter=pc.field("variable").isin(sorted(variables))
+                & (pc.field("time") >= pa.scalar(self.start, pa.timestamp("us")))
+                & (pc.field("time") <= pa.scalar(self.end, pa.timestamp("us")))
+            )
+        self.near = pds.dataset(rows)
+
+    def _overlap(
+        self, key: SeriesKey, start: np.datetime64, end: np.datetime64
+    ) -> tuple[np.datetime64, np.datetime64] | None:
+        """Where the series' stored values meet its new ones (widened by the reach)."""
+        span = self.spans.get(key)
+        if span is None:
+            return None
+        low, high = max(start - self.reach, span[0]), min(end + self.reach, span[1])
+        return (low, high) if low <= high else None
 
     def window(
         self,
@@ -163,16 +186,16 @@ class StoredNearby:
         cadence: timedelta,
     ) -> Window:
         """`read_window` from the rows read once, or from the table if they fall short."""
+        if not self.known_state:
+            return read_window(self.full, key, start, end, points, cadence)
+        span = self.spans.get(key)
+        if span is None:  # no stored values: nothing around the new ones
+            empty = OBSERVATION_SCHEMA.empty_table()
+            return Window(empty, empty, empty, False, False)
         found = read_window(self.near, key, start, end, points, cadence)
-        short = not (found.before_truncated and found.after_truncated)
-        if key not in self.spans:
-            # No state for this series (a lake written by other means): the table decides.
-            stored_outside = short
-        else:
-            first, last = self.spans[key]
-            stored_outside = (not found.before_truncated and first < self.start) or (
-                not found.after_truncated and last > self.end
-            )
+        stored_outside = (not found.before_truncated and span[0] < start - self.reach) or (
+            not found.after_truncated and span[1] > end + self.reach
+        )
         if stored_outside:
             return read_window(self.full, key, start, end, points, cadence)
         return found
