@@ -20,6 +20,7 @@ table, but its raw bytes are kept so a data manager can see what the source sent
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -144,19 +145,29 @@ def write_cycle(
     options: HarvestOptions,
     qc_step: QcStep | None,
 ) -> list[HarvestRecord]:
-    """QC each stream's new rows, merge the whole cycle in one commit, update the series."""
-    marks = SeriesTable(storage).marks()
+    """QC each stream's new rows, write the whole cycle in one commit, update the series."""
+    series = SeriesTable(storage)
+    marks = series.marks()
+    # The spans can be trusted to say "not stored" only if the series state saw the last
+    # cycle written (a writer killed between the two commits leaves it behind).
+    tag = series.last_cycle()
+    all_new = tag == ObservationTable(storage).last_cycle() and (
+        tag is not None or not _has_rows(storage)
+    )
     prepared: list[_Prepared] = []
     for batch in batches:
-        rows, added = batch.rows_to_write(marks, keep_known=options.backfill)
+        rows, added, fresh = batch.rows_to_write(marks, keep_known=options.backfill)
+        all_new = all_new and fresh
         if rows.num_rows and qc_step is not None:
             try:
+                sent = rows.num_rows
                 rows = qc_step(storage, batch.stream, rows)
+                all_new = all_new and rows.num_rows == sent  # no stored neighbour re-flagged
             except Exception as exc:  # a QC failure fails this stream only
                 batch.fail(_as_lake_error(exc, f"stream={batch.stream.id} QC"))
                 continue
         prepared.append(_Prepared(batch, rows, added))
-    result = _write(storage, [p.rows for p in prepared if p.rows.num_rows])
+    result = _write(storage, [p.rows for p in prepared if p.rows.num_rows], all_new)
     if result is None:
         for p in prepared:
             p.batch.fail(LakeError("the cycle's values could not be written; see the log"))
@@ -167,14 +178,17 @@ def write_cycle(
     return records
 
 
-def _write(storage: Storage, pieces: list[pa.Table]) -> WriteResult | None:
-    """One merge of every stream's rows, then the series' state; None if the write failed."""
+def _write(storage: Storage, pieces: list[pa.Table], all_new: bool) -> WriteResult | None:
+    """One commit of every stream's rows (an append when none can be stored yet, else a
+    merge), then the series' state, both tagged with the cycle; None if the write failed."""
     if not pieces:
         return WriteResult(0, 0, 0, None)
     rows = pa.concat_tables(pieces, promote_options="permissive")
+    cycle = uuid.uuid4().hex
     try:
-        result = ObservationTable(storage).write(rows, unique_keys=True)
-        SeriesTable(storage).update(rows)
+        table = ObservationTable(storage)
+        result = table.write(rows, unique_keys=True, all_new=all_new, cycle=cycle)
+        SeriesTable(storage).update(rows, cycle=cycle)
     except Exception as exc:  # the cycle's edge: its records say it failed, the job goes on
         _as_lake_error(exc, "writing the cycle")
         return None
@@ -212,6 +226,11 @@ def _harvest_layer(storage: Storage, stream: Stream) -> list[HarvestRecord]:
         log.error("stream=%s layer ingest failed: %s", stream.id, exc)
         return [attempt.done("failed", error=str(exc))]
     return [attempt.done("ok", rows_in=info.features)]
+
+
+def _has_rows(storage: Storage) -> bool:
+    table = ObservationTable(storage)
+    return table.exists() and bool(table.delta().file_uris())
 
 
 def _catalog_exists(storage: Storage) -> bool:

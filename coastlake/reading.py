@@ -85,13 +85,16 @@ class StreamBatch:
         """Values read by this batch's requests (what it holds in memory)."""
         return sum(o.rows.num_rows for o in self.outcomes if o.rows is not None)
 
-    def rows_to_write(self, marks: Marks, *, keep_known: bool) -> tuple[pa.Table, dict[int, int]]:
+    def rows_to_write(
+        self, marks: Marks, *, keep_known: bool
+    ) -> tuple[pa.Table, dict[int, int], bool]:
         """The stream's rows, one per key, and how many new values each request brought.
 
         Where requests overlap (a history file and the real-time file) the later request's
         value wins, as it would harvested one after the other, and the value counts as
         added by the first request that carried it. Without `keep_known` (a real-time
         poll), values inside their series' stored span are left out: the lake has them.
+        The last item says whether every row returned lies outside its series' span.
         """
         pieces = [
             o.rows.append_column(_REQUEST, pa.array([i] * o.rows.num_rows, pa.int32()))
@@ -99,17 +102,17 @@ class StreamBatch:
             if o.status == "ok" and o.rows is not None and o.rows.num_rows
         ]
         if not pieces:
-            return pa.table({}), {}
+            return pa.table({}), {}, True
         rows = pa.concat_tables(pieces)
         firsts = rows.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([(_REQUEST, "min")])
         rows = dedupe(rows).drop_columns([_REQUEST])
         fresh, _ = marks.split_known(firsts)
         counts = fresh.column(f"{_REQUEST}_min").value_counts().to_pylist()
         added = {int(c["values"]): int(c["counts"]) for c in counts}
+        new_rows, known = marks.split_known(rows)
         if keep_known:
-            return rows, added
-        new_rows, _ = marks.split_known(rows)
-        return new_rows, added
+            return rows, added, known.num_rows == 0
+        return new_rows, added, True
 
     def fail(self, error: LakeError) -> None:
         """Every request that read values ends failed with `error` (nothing was written)."""

@@ -17,6 +17,12 @@ from lake.errors import StorageError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Commit metadata naming the harvest cycle a commit belongs to.
+CYCLE_KEY = "coastlake.cycle"
+#: How far back in a table's history the newest cycle tag is looked for: compaction and
+#: reprocessing commit in between, untagged.
+CYCLE_HISTORY = 300
+
 #: How often a commit that lost a race with another writer is tried again.
 COMMIT_ATTEMPTS = 12
 
@@ -88,3 +94,14 @@ def merge_metrics(metrics: dict[str, Any]) -> tuple[int, int]:
     return int(metrics.get("num_target_rows_inserted", 0)), int(
         metrics.get("num_target_rows_updated", 0)
     )
+
+
+def last_cycle(table: DeltaTable | None) -> str | None:
+    """The newest harvest-cycle tag in `table`'s recent history, or None."""
+    if table is None:
+        return None
+    for commit in table.history(limit=CYCLE_HISTORY):
+        tag = commit.get(CYCLE_KEY)
+        if tag:
+            return str(tag)
+    return None

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable
 
-from lake.delta import ensure_table, open_table, with_commit_retry
+from lake.delta import CYCLE_KEY, ensure_table, last_cycle, open_table, with_commit_retry
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,11 @@ class SeriesTable:
             state = state.filter(pc.equal(state.column("dataset_id"), dataset_id))
         return Marks(state.select([*SERIES_KEY, "first_time", "last_time"]))
 
-    def update(self, written: pa.Table) -> int:
+    def last_cycle(self) -> str | None:
+        """The tag of the newest harvest cycle folded in here."""
+        return last_cycle(open_table(self.url, self.options))
+
+    def update(self, written: pa.Table, cycle: str | None = None) -> int:
         """Fold rows just written to the observation table into the series' state.
 
         One merge commit: a series' span widens to cover the rows, and its latest value
@@ -127,6 +131,9 @@ class SeriesTable:
                     predicate=" AND ".join(f"t.{c} = s.{c}" for c in SERIES_KEY),
                     source_alias="s",
                     target_alias="t",
+                    commit_properties=(
+                        CommitProperties(custom_metadata={CYCLE_KEY: cycle}) if cycle else None
+                    ),
                 )
                 .when_matched_update(
                     updates={"first_time": "least(t.first_time, s.first_time)"},

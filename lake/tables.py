@@ -19,9 +19,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
-from deltalake import DeltaTable, Field, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Field, WriterProperties, write_deltalake
 
-from lake.delta import ensure_table, merge_metrics, open_table, with_commit_retry
+from lake.delta import (
+    CYCLE_KEY,
+    ensure_table,
+    last_cycle,
+    merge_metrics,
+    open_table,
+    with_commit_retry,
+)
 from lake.errors import StorageError
 from lake.storage import Storage
 
@@ -220,11 +227,22 @@ class ObservationTable:
             )
         return evolved
 
-    def write(self, batch: pa.Table, *, unique_keys: bool = False) -> WriteResult:
+    def write(
+        self,
+        batch: pa.Table,
+        *,
+        unique_keys: bool = False,
+        all_new: bool = False,
+        cycle: str | None = None,
+    ) -> WriteResult:
         """Merge a batch in: new keys are inserted, changed values replace older ones.
 
         Merge, not append: re-ingesting a response must change nothing. `unique_keys` says
         the caller already kept one row per key (the harvest job does, before QC).
+        `all_new` says none of the keys can be stored yet (the harvest job knows it from
+        the series' spans): then the rows are appended, which costs the same into an empty
+        table or a full one. `cycle` tags the commit, so the series state written after it
+        can be checked to be in step (`last_cycle`).
         """
         rows = conform(batch)
         if not unique_keys:
@@ -234,6 +252,9 @@ class ObservationTable:
         # Sorted as compaction sorts, so a partition written once needs no compaction to
         # let row-group statistics skip other stations.
         rows = rows.sort_by([("station_id", "ascending"), ("time", "ascending")])
+        commit = CommitProperties(custom_metadata={CYCLE_KEY: cycle}) if cycle else None
+        if all_new:
+            return self._append(rows, commit)
         predicate = self._merge_predicate(rows)
         changed = " OR ".join(
             f"(s.{c} IS DISTINCT FROM t.{c})"
@@ -249,6 +270,7 @@ class ObservationTable:
                     source_alias="s",
                     target_alias="t",
                     writer_properties=WRITER_PROPERTIES,
+                    commit_properties=commit,
                 )
                 .when_matched_update_all(predicate=changed)
                 .when_not_matched_insert_all()
@@ -260,6 +282,28 @@ class ObservationTable:
         inserted, updated, version = with_commit_retry(merge, f"write to {self.url}")
         log.debug("merged %d rows: %d new, %d changed", rows.num_rows, inserted, updated)
         return WriteResult(rows.num_rows, inserted, updated, version)
+
+    def _append(self, rows: pa.Table, commit: CommitProperties | None) -> WriteResult:
+        def append() -> int:
+            table = self.delta()
+            write_deltalake(
+                table,
+                rows,
+                mode="append",
+                partition_by=table.metadata().partition_columns,
+                writer_properties=WRITER_PROPERTIES,
+                target_file_size=TARGET_FILE_BYTES,
+                commit_properties=commit,
+            )
+            return self.delta().version()
+
+        version = with_commit_retry(append, f"append to {self.url}")
+        log.debug("appended %d new rows", rows.num_rows)
+        return WriteResult(rows.num_rows, rows.num_rows, 0, version)
+
+    def last_cycle(self) -> str | None:
+        """The tag of the newest harvest cycle committed here (None if none is recent)."""
+        return last_cycle(open_table(self.url, self.options))
 
     def _merge_predicate(self, rows: pa.Table) -> str:
         """The merge's join on the key, with literals that let delta-rs skip files.
