@@ -316,6 +316,11 @@ class ObservationTable:
         literals = [f"t.{c} IN ({_sql_list(pc.unique(rows.column(c)).to_pylist())})" for c in parts]
         start, end = pc.min(rows.column("time")).as_py(), pc.max(rows.column("time")).as_py()
         literals.append(f"t.time >= '{start.isoformat()}' AND t.time <= '{end.isoformat()}'")
+        stations = pc.unique(rows.column("station_id")).to_pylist()
+        if len(stations) <= 2000:
+            # Files hold runs of stations (writes and compaction sort by station): their
+            # statistics let a merge skip the files of other stations.
+            literals.append(f"t.station_id IN ({_sql_list(stations)})")
         joins = [f"t.{c} = s.{c}" for c in (*parts, *KEY_COLUMNS)]
         return " AND ".join([*literals, *dict.fromkeys(joins)])
 
