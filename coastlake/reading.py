@@ -176,15 +176,22 @@ def read_streams(
 
             found: list[StationInfo] = []
             for outcome in _bounded_map(pool, one, requests, ahead=2 * WORKERS):
-                batch.outcomes.append(outcome)
-                found += outcome.stations
-                if batch.size >= PART_VALUES:
+                # Cut a full batch between stations, not inside one (requests are labelled
+                # by station first): a station's years written together need no stored
+                # neighbours re-flagged, so the batch can be appended, not merged.
+                if batch.size >= PART_VALUES and _station(outcome) != _station(batch.outcomes[-1]):
                     yield batch
                     batch = StreamBatch(stream)
+                batch.outcomes.append(outcome)
+                found += outcome.stations
             _upsert_stations(storage, harvester, stream, [*metadata.stations, *found])
             yield batch
             if on_done:
                 on_done(stream, batch.early)
+
+
+def _station(outcome: _Outcome) -> str:
+    return outcome.attempt.label.split(" ", 1)[0]
 
 
 def _bounded_map(
