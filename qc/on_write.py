@@ -159,13 +159,14 @@ class StoredNearby:
         self.start = min(lows) if lows else np.datetime64("NaT")
         self.end = max(highs) if highs else np.datetime64("NaT")
         rows = OBSERVATION_SCHEMA.empty_table()
+        self.near: dict[SeriesKey, pds.Dataset] = {}
         if lows:
             rows = dataset.to_table(
                 filter=pc.field("variable").isin(sorted(variables))
                 & (pc.field("time") >= pa.scalar(self.start, pa.timestamp("us")))
                 & (pc.field("time") <= pa.scalar(self.end, pa.timestamp("us")))
             )
-        self.near = pds.dataset(rows)
+        self.near = _by_series(rows)
 
     def _overlap(
         self, key: SeriesKey, start: np.datetime64, end: np.datetime64
@@ -192,13 +193,31 @@ class StoredNearby:
         if span is None:  # no stored values: nothing around the new ones
             empty = OBSERVATION_SCHEMA.empty_table()
             return Window(empty, empty, empty, False, False)
-        found = read_window(self.near, key, start, end, points, cadence)
+        near = self.near.get(key)
+        if near is None:
+            near = pds.dataset(OBSERVATION_SCHEMA.empty_table())
+        found = read_window(near, key, start, end, points, cadence)
         stored_outside = (not found.before_truncated and span[0] < start - self.reach) or (
             not found.after_truncated and span[1] > end + self.reach
         )
         if stored_outside:
             return read_window(self.full, key, start, end, points, cadence)
         return found
+
+
+def _by_series(rows: pa.Table) -> dict[SeriesKey, pds.Dataset]:
+    """`rows` split by series, each a small dataset: a window is then read from its own
+    rows, not filtered out of every station's rows again for each series."""
+    if rows.num_rows == 0:
+        return {}
+    keys = ["dataset_id", "station_id", "variable", "z"]
+    indexed = rows.append_column("__i", pa.array(np.arange(rows.num_rows), pa.int64()))
+    groups = indexed.group_by(keys, use_threads=False).aggregate([("__i", "list")])
+    out: dict[SeriesKey, pds.Dataset] = {}
+    for group in groups.to_pylist():
+        key = (group["dataset_id"], group["station_id"], group["variable"], group["z"])
+        out[key] = pds.dataset(rows.take(pa.array(group["__i_list"], pa.int64())))
+    return out
 
 
 def _stored_context(
