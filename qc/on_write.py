@@ -211,12 +211,15 @@ def _by_series(rows: pa.Table) -> dict[SeriesKey, pds.Dataset]:
     if rows.num_rows == 0:
         return {}
     keys = ["dataset_id", "station_id", "variable", "z"]
-    indexed = rows.append_column("__i", pa.array(np.arange(rows.num_rows), pa.int64()))
-    groups = indexed.group_by(keys, use_threads=False).aggregate([("__i", "list")])
+    # Sorted, each series is one run of rows: zero-copy slices instead of a take per series.
+    rows = rows.sort_by([*((k, "ascending") for k in keys), ("time", "ascending")])
+    runs = rows.group_by(keys, use_threads=False).aggregate([("time", "count")])
     out: dict[SeriesKey, pds.Dataset] = {}
-    for group in groups.to_pylist():
-        key = (group["dataset_id"], group["station_id"], group["variable"], group["z"])
-        out[key] = pds.dataset(rows.take(pa.array(group["__i_list"], pa.int64())))
+    offset = 0
+    for run in runs.to_pylist():
+        key = (run["dataset_id"], run["station_id"], run["variable"], run["z"])
+        out[key] = pds.dataset(rows.slice(offset, run["time_count"]))
+        offset += run["time_count"]
     return out
 
 
