@@ -135,6 +135,21 @@ def conform(batch: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=OBSERVATION_SCHEMA)
 
 
+def months_between(start: np.datetime64, end: np.datetime64) -> pc.Expression:
+    """A filter on the year and month partitions covering [start, end]: a scan then opens
+    only those partitions' files, not every file's footer to read its time statistics."""
+    first = start.astype("datetime64[M]")
+    last = end.astype("datetime64[M]")
+    terms = []
+    for month in np.arange(first, last + np.timedelta64(1, "M")):
+        year, number = divmod(int(month.astype("int64")), 12)
+        terms.append((pc.field("year") == 1970 + year) & (pc.field("month") == number + 1))
+    expression = terms[0]
+    for term in terms[1:]:
+        expression = expression | term
+    return expression
+
+
 def dedupe(batch: pa.Table) -> pa.Table:
     """Keep the last row of each key within a batch, so a merge sees each key once."""
     if batch.num_rows == 0:

@@ -20,7 +20,13 @@ import pyarrow.dataset as pds
 from lake.registry import Stream
 from lake.series import SeriesTable
 from lake.storage import Storage
-from lake.tables import OBSERVATION_SCHEMA, QC_COLUMNS, ObservationTable, conform
+from lake.tables import (
+    OBSERVATION_SCHEMA,
+    QC_COLUMNS,
+    ObservationTable,
+    conform,
+    months_between,
+)
 from qc.climatology import load_climatology
 from qc.config import WINDOWED_TESTS, SeriesPlan, plan_for, threshold_table
 from qc.context import Window, neighbor_values, read_window
@@ -161,8 +167,11 @@ class StoredNearby:
         rows = OBSERVATION_SCHEMA.empty_table()
         self.near: dict[SeriesKey, pds.Dataset] = {}
         if lows:
+            wanted = pc.field("variable").isin(sorted(variables))
+            if "month" in ObservationTable(storage).delta().metadata().partition_columns:
+                wanted = months_between(self.start, self.end) & wanted
             rows = dataset.to_table(
-                filter=pc.field("variable").isin(sorted(variables))
+                filter=wanted
                 & (pc.field("time") >= pa.scalar(self.start, pa.timestamp("us")))
                 & (pc.field("time") <= pa.scalar(self.end, pa.timestamp("us")))
             )
