@@ -60,7 +60,6 @@ def register(app: typer.Typer) -> None:
         Without options, only streams whose cadence has passed since their last attempt
         run. Re-running is harmless: unchanged sources cost nothing and writes are merges.
         """
-        from coastlake.harvest import HarvestOptions, run_harvest
         from ingest.schedule import due_streams
         from ingest.schedule import watch as watch_loop
         from lake.storage import Storage
@@ -72,6 +71,14 @@ def register(app: typer.Typer) -> None:
         except Exception as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        if not (watch or stream or since or until or all_streams):
+            chosen = due_streams(storage, chosen)
+            if not chosen:
+                console.print("nothing is due (use --all or --stream to run anyway)")
+                return
+        # The job (QC, the catalog, their libraries) is loaded only when there is work.
+        from coastlake.harvest import HarvestOptions, run_harvest
+
         options = HarvestOptions(since=since, until=until)
         if watch:
             if since or until:
@@ -87,11 +94,6 @@ def register(app: typer.Typer) -> None:
             except KeyboardInterrupt:
                 console.print("stopped")
             return
-        if not (stream or since or until or all_streams):
-            chosen = due_streams(storage, chosen)
-            if not chosen:
-                console.print("nothing is due (use --all or --stream to run anyway)")
-                return
         records = run_harvest(storage, registry, chosen, options)
         failed = [r for r in records if r.status not in ("ok", "unchanged")]
         console.print(
