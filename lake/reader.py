@@ -78,21 +78,24 @@ class Lake:
         where = ["dataset_id = ?", "station_id = ?"]
         params: list[Any] = [dataset_id, station_id]
         if start is not None:
-            where.append("time >= ?")
-            params.append(
+            first = (
                 pd.Timestamp(start).tz_localize(None)
                 if pd.Timestamp(start).tzinfo is None
                 else pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
             )
+            # The year partition as well: DuckDB then skips other years' files unopened.
+            where += ["time >= ?", "year >= ?"]
+            params += [first, first.year]
         if end is not None:
-            where.append("time <= ?")
-            params.append(
+            last = (
                 pd.Timestamp(end).tz_localize(None)
                 if pd.Timestamp(end).tzinfo is None
                 else pd.Timestamp(end).tz_convert("UTC").tz_localize(None)
             )
+            where += ["time <= ?", "year <= ?"]
+            params += [last, last.year]
         if variables:
-            where.append("list_contains(?, variable)")
+            where.append("variable IN (SELECT unnest(?))")
             params.append(list(variables))
         rows = self.sql(
             f"SELECT time, z, lon, lat, variable, value, units, qc_agg FROM {view} "
