@@ -9,6 +9,7 @@ normalize part alone is in detail["parse_normalize_s"].
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from bench.common import Result, timed
-from coastlake.harvest import _mapping
+from coastlake.reading import _mapping
 from ingest.base import RawResponse
 from ingest.kinds import get_harvester
 from ingest.normalize import normalize
@@ -90,7 +91,7 @@ def run() -> list[Result]:
     results = []
     for stream_id, label, path, baseline in CASES:
         ours_s, (rows, parse_s) = timed(_ours(stream_id, label, path), repeat=3)
-        base_s, frame = timed(lambda path=path, baseline=baseline: baseline(path), repeat=5)
+        base_s, frame = timed(functools.partial(baseline, path), repeat=5)
         results.append(
             Result(
                 name=f"ingest {path.name}",

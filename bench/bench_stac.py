@@ -104,7 +104,7 @@ def _month(i: int) -> tuple[datetime, datetime]:
 
 def make_items() -> tuple[list[dict[str, Any]], dict[str, str]]:
     rng = random.Random(7)
-    items = []
+    items: list[dict[str, Any]] = []
     collections: dict[str, str] = {}
     for st in stations():
         cid = re.sub(r"[^a-z0-9]+", "-", st.get("pgm", "other").lower()).strip("-") or "other"
@@ -253,7 +253,7 @@ def ours(index: SearchIndex) -> Search:
 
 def load_static(root: Path) -> list[dict[str, Any]]:
     """Every item of the static catalog, read once by following its links with plain json."""
-    items = []
+    items: list[dict[str, Any]] = []
     catalog = json.loads((root / "catalog.json").read_text())
     for child in (link for link in catalog["links"] if link["rel"] == "child"):
         path = root / child["href"]

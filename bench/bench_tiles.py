@@ -180,7 +180,7 @@ def tile_times(storage: Storage, urls: list[str]) -> dict[str, dict[str, list[fl
 
 
 def tile_results(stats: dict[str, dict[str, list[float]]], n_tiles: int) -> list[Result]:
-    results = []
+    results: list[Result] = []
     for phase in ("cold", "warm"):
         ours = stats["ours"][phase]
         if not ours:

@@ -20,6 +20,7 @@ import pytest
 from coastlake.harvest import HarvestOptions, harvest_stream, harvest_streams
 from ingest.schedule import due_streams, watch
 from lake.delta import open_table
+from lake.harvest_log import HarvestRecord
 from lake.reader import Lake
 from lake.registry import Stream, load_registry
 from lake.settings import SAMPLE_REGISTRY, Settings
@@ -133,7 +134,12 @@ def test_the_watch_loop_idles_on_catalog_only_feeds(local_settings: Settings) ->
     external = make_stream("partner-glider", {"kind": "external", "url": "https://example.org"})
     assert due_streams(storage, [external]) == []
     ran: list[list[Stream]] = []
-    rounds = watch(storage, [external], lambda due: ran.append(due) or [], max_rounds=50)
+
+    def run(due: list[Stream]) -> list[HarvestRecord]:
+        ran.append(due)
+        return []
+
+    rounds = watch(storage, [external], run, max_rounds=50)
     assert ran == [] and rounds == 1  # stopped at once: nothing will ever be due
 
 
