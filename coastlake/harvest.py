@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 import pyarrow as pa
@@ -111,8 +111,7 @@ def harvest_streams(
                 chunk = []
     records += write_cycle(storage, chunk, options, qc_step)
     for stream in grids:
-        records += _harvest_grid(storage, stream) if stream.kind is Kind.grid else []
-        records += _harvest_layer(storage, stream) if stream.kind is Kind.vector else []
+        records.append(_harvest_grid_or_layer(storage, stream))
         if on_done:
             on_done(stream, records[-1:])
     HarvestLog(storage).add(records)
@@ -202,30 +201,21 @@ def _write(storage: Storage, pieces: list[pa.Table], all_new: bool) -> WriteResu
     return result
 
 
-def _harvest_grid(storage: Storage, stream: Stream) -> list[HarvestRecord]:
-    """A grid stream into its Icechunk repository: one attempt, time steps counted."""
-    attempt = Attempt(stream.id, "grid", stream.source.url or "")
+def _harvest_grid_or_layer(storage: Storage, stream: Stream) -> HarvestRecord:
+    """A grid stream into its Icechunk repository, or a GIS layer into GeoParquet: one
+    attempt each. Not observation rows: time steps or features are counted in rows_in."""
+    label = "grid" if stream.kind is Kind.grid else "layer"
+    attempt = Attempt(stream.id, label, stream.source.url or "")
     try:
-        result = ingest_grid(storage, stream)
+        if stream.kind is Kind.grid:
+            result = ingest_grid(storage, stream)
+            status = "ok" if result.times_added else "unchanged"
+            sources = replace(attempt, url=", ".join(result.sources))
+            return sources.done(status, rows_in=result.times_added)
+        return attempt.done("ok", rows_in=ingest_layer_stream(storage, stream).features)
     except LakeError as exc:
-        log.error("stream=%s grid ingest failed: %s", stream.id, exc)
-        return [attempt.done("failed", error=str(exc))]
-    # Not observation rows: time steps are counted in rows_in, rows_added stays 0.
-    status = "ok" if result.times_added else "unchanged"
-    return [Attempt(stream.id, "grid", ", ".join(result.sources), attempt.started_at).done(
-        status, rows_in=result.times_added
-    )]  # fmt: skip
-
-
-def _harvest_layer(storage: Storage, stream: Stream) -> list[HarvestRecord]:
-    """A GIS layer stream into GeoParquet: one attempt, features counted in rows_in."""
-    attempt = Attempt(stream.id, "layer", stream.source.url or "")
-    try:
-        info = ingest_layer_stream(storage, stream)
-    except LakeError as exc:
-        log.error("stream=%s layer ingest failed: %s", stream.id, exc)
-        return [attempt.done("failed", error=str(exc))]
-    return [attempt.done("ok", rows_in=info.features)]
+        log.error("stream=%s %s ingest failed: %s", stream.id, label, exc)
+        return attempt.done("failed", error=str(exc))
 
 
 def _has_rows(storage: Storage) -> bool:
