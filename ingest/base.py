@@ -225,3 +225,46 @@ def source_rows(
         },
         schema=SOURCE_SCHEMA,
     )
+
+
+def source_rank(stream: Stream, source: str, default: int) -> int:
+    """How much a stream trusts one of its provider's products (higher wins a key).
+
+    The rule is the stream's: `source.priority: {realtime2: 0, monthly: 1, yearly: 2}` in the
+    registry overrides the harvester's defaults, so a provider whose real-time feed is
+    already quality-controlled can say so.
+    """
+    rules = stream.source.params.get("priority") or {}
+    if not isinstance(rules, dict):
+        raise ConfigError(
+            "source.priority must map product names to ranks, e.g. {realtime2: 0, yearly: 2}",
+            stream=stream.id,
+            field="source.priority",
+        )
+    value = rules.get(source, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"rank of {source!r} must be a whole number, not {value!r}",
+            stream=stream.id,
+            field="source.priority",
+        ) from None
+
+
+def with_source(rows: pa.Table, source: object, rank: object) -> pa.Table:
+    """Rows tagged with the product that answered (`source`) and its rank: on write a
+    stored value is replaced only by one of equal or higher rank, so a later real-time poll
+    never undoes the provider's quality-controlled history. Scalars or per-row arrays."""
+    n = rows.num_rows
+
+    def column(value: object, typ: pa.DataType) -> pa.Array:
+        if value is None or isinstance(value, str | int):
+            return pa.array([value] * n, typ)
+        return pa.array(value, typ, from_pandas=True)
+
+    for name, value, typ in (("source", source, pa.string()), ("source_rank", rank, pa.int8())):
+        if name in rows.column_names:
+            rows = rows.drop_columns([name])
+        rows = rows.append_column(name, column(value, typ))
+    return rows

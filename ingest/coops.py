@@ -32,9 +32,11 @@ from ingest.base import (
     data_text,
     is_file_url,
     registry_stations,
+    source_rank,
     source_rows,
     utc,
     windows,
+    with_source,
 )
 from ingest.normalize import VariableMapping
 from lake.errors import ConfigError, ParseError
@@ -263,17 +265,40 @@ class Coops:
 
     def parse(self, stream: Stream, raw: RawResponse, raw_file: str) -> Parsed:
         sid, product = raw.label.split(" ")[:2]
-        return Parsed(
-            rows=parse_coops_json(
-                raw.body,
-                stream_id=stream.id,
-                url=raw.url,
-                raw_file=raw_file,
-                product=product,
-                units=_unit_system(stream),
-                station=sid,
-            )
+        rows = parse_coops_json(
+            raw.body,
+            stream_id=stream.id,
+            url=raw.url,
+            raw_file=raw_file,
+            product=product,
+            units=_unit_system(stream),
+            station=sid,
         )
+        return Parsed(rows=tag_quality(stream, rows))
+
+
+#: CO-OPS's `q` field: p preliminary (real time), v verified (reviewed by CO-OPS).
+QUALITY_SOURCES = {"p": "preliminary", "v": "verified"}
+QUALITY_RANKS = {"preliminary": 0, "verified": 1}
+
+
+def tag_quality(stream: Stream, rows: pa.Table) -> pa.Table:
+    """Each row's source from CO-OPS's `q` (kept in provider_flag as `q=v`): a verified
+    value replaces the preliminary one of the same time, never the other way round.
+    Products without `q` (predictions, met data) are left untagged."""
+    flags = rows.column("provider_flag").to_pylist()
+    sources = [_quality(flag) for flag in flags]
+    if not any(sources):
+        return rows
+    ranks = {name: source_rank(stream, name, rank) for name, rank in QUALITY_RANKS.items()}
+    return with_source(rows, sources, [ranks.get(s, 0) if s else None for s in sources])
+
+
+def _quality(flag: str | None) -> str | None:
+    for part in (flag or "").split(";"):
+        if part.startswith("q="):
+            return QUALITY_SOURCES.get(part[2:].strip().lower())
+    return None
 
 
 def _float(value: Any) -> float | None:

@@ -3,15 +3,20 @@
 The files' text format is read by `ingest.ndbc_text`; NDBC's station table (positions,
 owners, platform types) by `NdbcRealtime.parse_metadata`.
 
-Real-time files hold the last 45 days. Older data come from the yearly history files
-(`<station><letter><year>.txt.gz`, one per year), so a backfill with --since before that
-becomes one request per year plus the real-time file. Both land as the same rows in the
-same dataset: data older than a month are simply historical, found by the same queries.
+Real-time files hold the last 45 days. Older data come from NDBC's quality-controlled
+history: one monthly file per finished month of the current year
+(`data/stdmet/<Mon>/<station><month letter><year>.txt.gz`) and one yearly file per earlier
+year (`<station><letter><year>.txt.gz`), so any --since/--until window is read from the files
+that hold it (`plan_files`). All land as the same rows in the same dataset, tagged with the
+product that answered (`source`: realtime2, monthly, yearly) and its rank: a monthly or
+yearly value replaces the provisional real-time one, never the other way round.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -22,11 +27,13 @@ from ingest.base import (
     StationInfo,
     is_file_url,
     registry_stations,
+    source_rank,
     utc,
+    with_source,
 )
 from ingest.ndbc_text import parse_ndbc_text
 from ingest.normalize import VariableMapping
-from lake.errors import ConfigError, ParseError
+from lake.errors import ConfigError, FetchError, ParseError
 from lake.registry import Stream
 from lake.stations import station_urn as ioos_station_urn
 
@@ -99,6 +106,93 @@ HISTORY: dict[str, tuple[str, str]] = {
 REALTIME_HISTORY = {"txt": "stdmet", "cwind": "cwind", "ocean": "ocean"}
 #: How far back a realtime2 file reaches.
 REALTIME_SPAN = timedelta(days=45)
+#: NDBC's folders of the current year's monthly files, and the month's letter in a file
+#: name (`tplm212022.txt.gz` is January, `44013a2026.txt.gz` October).
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTH_LETTERS = "123456789abc"
+_FOLDERS = tuple(folder for folder, _ in HISTORY.values())
+#: Default trust in each product (a stream's `source.priority` may change it): real-time
+#: values are provisional, monthly files quality-controlled, yearly files final.
+PRODUCT_RANKS = {"realtime2": 0, "monthly": 1, "yearly": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class NdbcFile:
+    """One NDBC file for a station: the real-time file, a month of this year, or a year."""
+
+    product: str  # realtime2 | monthly | yearly
+    year: int | None = None
+    month: int | None = None
+
+    def label(self, station: str) -> str:
+        if self.product == "yearly":
+            return f"{station} yearly {self.year}"
+        if self.product == "monthly":
+            return f"{station} monthly {self.year}-{self.month:02d}"
+        return f"{station} realtime2"
+
+    def url(self, base: str, station: str, file: str, history: str) -> str:
+        if self.product == "realtime2":
+            return f"{base}/data/realtime2/{station.upper()}.{file}"
+        folder, letter = HISTORY[history]
+        if self.product == "yearly":
+            name, where = f"{station.lower()}{letter}{self.year}.txt", f"data/historical/{folder}/"
+        else:
+            assert self.month is not None
+            code = MONTH_LETTERS[self.month - 1]
+            name, where = (
+                f"{station.lower()}{code}{self.year}.txt",
+                f"data/{folder}/{MONTHS[self.month - 1]}/",
+            )
+        if is_file_url(base):
+            return f"{base}/{where}{name}"
+        return f"{base}/view_text_file.php?filename={name}.gz&dir={where}"
+
+
+def plan_files(
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    *,
+    years: Iterable[int] = (),
+    months: Iterable[tuple[int, int]] = (),
+) -> list[NdbcFile]:
+    """The files that together hold [since, until] as NDBC serves them at `now`.
+
+    The real-time file holds the last 45 days; each finished month of the current year is
+    a monthly file (quality-controlled, published some weeks after the month ends); each
+    earlier year a yearly file. A poll (no window) reads the real-time file only. `years`
+    and `months` (the registry's) are always read.
+    """
+    out = {NdbcFile("yearly", y) for y in years} | {NdbcFile("monthly", y, m) for y, m in months}
+    if since is None and until is None:
+        return sorted({*out, NdbcFile("realtime2")}, key=_order)
+    start = utc(since) if since is not None else now - REALTIME_SPAN
+    end = min(utc(until), now) if until is not None else now
+    if end >= now - REALTIME_SPAN:
+        out.add(NdbcFile("realtime2"))
+    out |= {NdbcFile("yearly", y) for y in range(start.year, min(end.year, now.year - 1) + 1)}
+    if end.year == now.year:
+        first = start.month if start.year == now.year else 1
+        # The month under way has no file yet.
+        out |= {
+            NdbcFile("monthly", now.year, m)
+            for m in range(first, min(end.month, now.month - 1) + 1)
+        }
+    return sorted(out, key=_order)
+
+
+def _order(f: NdbcFile) -> tuple[int, int, int]:
+    return (PRODUCT_RANKS[f.product], f.year or 0, f.month or 0)
+
+
+def product_of(url: str) -> str:
+    """Which NDBC product a URL is (the harvest log and the `source` column say it)."""
+    if "/realtime2/" in url:
+        return "realtime2"
+    if "historical/" in url:
+        return "yearly"
+    return "monthly"
 
 
 def station_urn(station: str) -> str:
@@ -114,8 +208,13 @@ class NdbcRealtime:
     def requests(
         self, stream: Stream, since: datetime | None, until: datetime | None
     ) -> list[Request]:
-        """The real-time file per station, plus one history file per year a backfill (or
-        the registry's `years`) reaches beyond the real-time file's 45 days."""
+        """Per station, each file that holds part of the window (`plan_files`): the
+        real-time file, the current year's monthly files, the yearly files; labelled
+        `<station> <product> [<period>]` so the harvest log says which file answered.
+
+        Within a station they come lowest rank first: where two files hold the same value
+        the quality-controlled one, read later, is the one kept.
+        """
         base = (stream.source.url or DEFAULT_URL).rstrip("/")
         params = stream.source.params
         file = params.get("file", "txt")
@@ -125,39 +224,35 @@ class NdbcRealtime:
                 stream=stream.id,
                 field="source.file",
             )
-        now = datetime.now(UTC)
-        years = {int(y) for y in params.get("years", [])}
-        realtime = True
-        if since is not None:
-            start, end = utc(since), utc(until) if until is not None else now
-            realtime = end >= now - REALTIME_SPAN
-            if start < now - REALTIME_SPAN:
-                years |= set(range(start.year, min(end.year, now.year - 1) + 1))
+        planned = plan_files(
+            since,
+            until,
+            datetime.now(UTC),
+            years=[int(y) for y in params.get("years", [])],
+            months=[_month(stream, m) for m in params.get("months", [])],
+        )
         history = str(params.get("history", REALTIME_HISTORY.get(file, "")))
-        if years and history not in HISTORY:
+        if any(f.product != "realtime2" for f in planned) and history not in HISTORY:
             raise ConfigError(
-                f"NDBC keeps no yearly history for {file!r} files; set source.history to one "
-                f"of {sorted(HISTORY)} or drop source.years",
+                f"NDBC keeps no history for {file!r} files; set source.history to one "
+                f"of {sorted(HISTORY)} or drop source.years/months",
                 stream=stream.id,
                 field="source.history",
             )
         out = []
         for s in registry_stations(stream):
             sid = str(s["id"])
-            for year in sorted(years):
-                folder, letter = HISTORY[history]
-                name = f"{sid.lower()}{letter}{year}.txt"
-                if is_file_url(base):
-                    url = f"{base}/data/historical/{folder}/{name}"
-                else:
-                    url = (
-                        f"{base}/view_text_file.php?filename={name}.gz"
-                        f"&dir=data/historical/{folder}/"
-                    )
-                out.append(Request(url=url, label=f"{sid} {year}"))
-            if realtime:
-                out.append(Request(url=f"{base}/data/realtime2/{sid.upper()}.{file}", label=sid))
+            for planned_file in planned:
+                url = planned_file.url(base, sid, file, history)
+                out.append(Request(url=url, label=planned_file.label(sid)))
         return out
+
+    def no_data(self, error: FetchError) -> bool:
+        """A monthly file NDBC has not published yet (HTTP 404, or absent offline) means
+        that month's quality-controlled values are not out yet, not a broken source."""
+        url = error.url or ""
+        missing = "HTTP 404" in error.what or error.what == "file not found"
+        return missing and any(f"data/{f}/{m}/" in url for f in _FOLDERS for m in MONTHS)
 
     def metadata_requests(self, stream: Stream) -> list[Request]:
         """NDBC's active-station table (name, position, owner, platform type), unless the
@@ -228,7 +323,10 @@ class NdbcRealtime:
             lon=station.get("lon"),
             lat=station.get("lat"),
         )
-        return Parsed(rows=rows)
+        product = product_of(raw.url)
+        return Parsed(
+            rows=with_source(rows, product, source_rank(stream, product, PRODUCT_RANKS[product]))
+        )
 
 
 def _float(value: str | None) -> float | None:
@@ -240,3 +338,16 @@ def _float(value: str | None) -> float | None:
 
 def _fail(stream_id: str, url: str, raw_file: str, what: str) -> ParseError:
     return ParseError(source=stream_id, url=url, file=raw_file, what=what)
+
+
+def _month(stream: Stream, value: object) -> tuple[int, int]:
+    """A registry month ('2026-09') as (year, month); ConfigError naming it if not one."""
+    try:
+        year, month = (int(part) for part in str(value).split("-"))
+        if not 1 <= month <= 12:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"month {value!r} is not YYYY-MM", stream=stream.id, field="source.months"
+        ) from None
+    return year, month

@@ -1,7 +1,9 @@
 """The observation table: long rows under a Delta Lake log, partitioned by variable, year, month.
 
 Writes are merges on (dataset_id, station_id, variable, z, time): re-ingesting a response
-changes nothing, and a newer ingest wins where values differ. A commit is atomic, so a
+changes nothing, and a newer ingest wins where values differ, unless its source ranks lower
+than the stored value's (`source_rank`: the provider's quality-controlled history is never
+undone by a later real-time poll). A commit is atomic, so a
 writer killed at any point leaves the table as it was before that batch or after it.
 
 A table created before a column existed (a new QC test's flag) gains it, null in the stored
@@ -50,6 +52,9 @@ QC_TESTS: tuple[str, ...] = (
 )
 QC_COLUMNS: tuple[str, ...] = tuple(f"qc_{t}" for t in QC_TESTS)
 KEY_COLUMNS: tuple[str, ...] = ("dataset_id", "station_id", "variable", "z", "time")
+#: The merge's rule for a key already stored: the incoming value replaces it only if its
+#: source ranks at least as high (real-time < monthly/verified < yearly, per stream).
+RANK_WINS = "coalesce(s.source_rank, 0) >= coalesce(t.source_rank, 0)"
 #: Month partitions keep what a write touches small whatever the history holds: a real-time
 #: cycle merges into this month's files only, re-flagging a stored neighbour rewrites a
 #: month's file, and compacting one partition needs a month of one variable in memory.
@@ -73,6 +78,11 @@ OBSERVATION_SCHEMA = pa.schema(
         pa.field("provider_flag", pa.string()),
         pa.field("ingested_at", pa.timestamp("us"), nullable=False, metadata=_UTC),
         pa.field("raw_id", pa.string()),
+        # Which of the provider's products gave the value (realtime2, monthly, verified,
+        # upload, ...) and how far the stream trusts it: a stored value is replaced only
+        # by one of equal or higher rank (null counts as 0, provisional).
+        pa.field("source", pa.string()),
+        pa.field("source_rank", pa.int8()),
         pa.field("year", pa.int32(), nullable=False),
         pa.field("month", pa.int8()),
     ]
@@ -273,8 +283,19 @@ class ObservationTable:
         predicate = self._merge_predicate(rows)
         changed = " OR ".join(
             f"(s.{c} IS DISTINCT FROM t.{c})"
-            for c in ("value", "units", "provider_flag", "qc_agg", *QC_COLUMNS, "lon", "lat")
+            for c in (
+                "value",
+                "units",
+                "provider_flag",
+                "qc_agg",
+                *QC_COLUMNS,
+                "lon",
+                "lat",
+                "source",
+            )
         )
+        # Source priority, not ingest time: a provisional value never undoes a QC'd one.
+        changed = f"({changed}) AND {RANK_WINS}"
 
         def merge() -> tuple[int, int, int]:
             table = self.delta()

@@ -106,9 +106,12 @@ def test_backfill_reads_yearly_history_and_realtime_together(http_server, local_
     )
     since = datetime(2021, 1, 1, tzinfo=UTC)
     requests = NdbcRealtime().requests(stream, since, None)
-    years = [r.label for r in requests]
-    assert years[0] == "TPLM2 2021" and years[-1] == "TPLM2"
-    assert len(years) == datetime.now(UTC).year - 2021 + 1  # 2021 .. last year, + realtime
+    labels = [r.label for r in requests]
+    # realtime first (lowest rank), then this year's months, then the years; history read
+    # last wins where files overlap
+    assert labels[0] == "TPLM2 realtime2" and labels[
+        -len(range(2021, datetime.now(UTC).year)) :
+    ] == [f"TPLM2 yearly {y}" for y in range(2021, datetime.now(UTC).year)]
     # Only 2021 is recorded: ask for 2021 alone, then the real-time file.
     records = data_records(
         harvest(storage, stream, since=since, until=datetime(2021, 12, 31, 23, 59))
