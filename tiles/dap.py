@@ -1,9 +1,11 @@
-"""OPeNDAP and OGC EDR over the grids through xpublish, so THREDDS-era clients keep working.
+"""OPeNDAP (DAP2) and OGC EDR over the grids, so THREDDS-era clients keep working.
 
-`xarray.open_dataset(".../grids/datasets/<id>/opendap")` reads a grid; EDR position and area
-queries (`.../grids/datasets/<id>/edr/position?coords=POINT(lon lat)&f=csv`) give a time series
-at a point as CSV or CoverageJSON. Datasets are looked up in the lake on each request
-(cached per Icechunk snapshot), so a new grid or an append shows without a restart.
+`xarray.open_dataset(".../grids/datasets/<id>/opendap")` (netCDF4 or pydap engine) reads a
+grid; the DAP2 responses (`.dds`, `.das`, `.dods`) are ours (`tiles.dap_response`), because
+DAP hyperslabs have an inclusive stop and a stride that a generic server got wrong. EDR
+position and area queries (`.../grids/datasets/<id>/edr/position?coords=POINT(lon lat)&f=csv`)
+come from xpublish-edr. Datasets are looked up in the lake on each request (cached per
+Icechunk snapshot), so a new grid or an append shows without a restart.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from typing import Any
 
 import xarray as xr
 import xpublish
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from xpublish import Plugin, hookimpl
 
 from lake.errors import NotFound
 from lake.grids import GridStore, list_grids
 from lake.storage import Storage
+from tiles.dap_constraint import parse_constraint
+from tiles.dap_model import dap_entries
+from tiles.dap_response import das_text, dds_text, dods_body, response_parts
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/grids"
+DAP_HEADERS = {"XDODS-Server": "coastlake/DAP2", "Content-Description": "dods-dds"}
 
 
 class LakeGrids(Plugin):  # type: ignore[misc]
@@ -49,23 +56,59 @@ class LakeGrids(Plugin):  # type: ignore[misc]
         return ds
 
 
-def dap_app(storage: Storage) -> FastAPI:
-    """The xpublish app (OPeNDAP + EDR) over the lake's grids."""
+def edr_app(storage: Storage) -> FastAPI:
+    """The xpublish app (EDR) over the lake's grids."""
     from xpublish_edr import CfEdrPlugin
-    from xpublish_opendap import OpenDapPlugin
 
     rest = xpublish.Rest(
         {},
-        plugins={
-            "lake-grids": LakeGrids(storage=storage),
-            "opendap": OpenDapPlugin(),
-            "edr": CfEdrPlugin(),
-        },
+        plugins={"lake-grids": LakeGrids(storage=storage), "edr": CfEdrPlugin()},
         cache_kws={"available_bytes": 0},
     )
     return rest.app
 
 
+def _grid(storage: Storage, dataset_id: str) -> xr.Dataset:
+    store = GridStore(storage, dataset_id)
+    if not store.exists():
+        raise NotFound(f"no grid {dataset_id!r} in the lake")
+    return store.open()
+
+
+def opendap_router(storage: Storage) -> APIRouter:
+    """DAP2: /grids/datasets/{id}/opendap.dds, .das and .dods with constraint expressions."""
+    router = APIRouter()
+    base = "/datasets/{dataset_id}/opendap"
+
+    @router.get(base + ".dds", response_class=PlainTextResponse)
+    def dds(dataset_id: str, request: Request) -> PlainTextResponse:
+        entries = dap_entries(_grid(storage, dataset_id))
+        parts = response_parts(entries, parse_constraint(request.url.query))
+        return PlainTextResponse(dds_text(dataset_id, parts), headers=DAP_HEADERS)
+
+    @router.get(base + ".das", response_class=PlainTextResponse)
+    def das(dataset_id: str) -> PlainTextResponse:
+        ds = _grid(storage, dataset_id)
+        headers = {**DAP_HEADERS, "Content-Description": "dods-das"}
+        return PlainTextResponse(das_text(dap_entries(ds), dict(ds.attrs)), headers=headers)
+
+    @router.get(base + ".dods")
+    def dods(dataset_id: str, request: Request) -> StreamingResponse:
+        entries = dap_entries(_grid(storage, dataset_id))
+        parts = response_parts(entries, parse_constraint(request.url.query))
+        head = dds_text(dataset_id, parts).encode() + b"\nData:\n"
+
+        def body() -> Iterable[bytes]:
+            yield head
+            yield from dods_body(parts)
+
+        headers = {**DAP_HEADERS, "Content-Description": "dods-data"}
+        return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+
+    return router
+
+
 def mount_dap(app: FastAPI, storage: Storage) -> None:
-    """Mount OPeNDAP/EDR at /grids: /grids/datasets/{id}/opendap, .../edr/position."""
-    app.mount(PREFIX, dap_app(storage))
+    """OPeNDAP at /grids/datasets/{id}/opendap.*, EDR at /grids/datasets/{id}/edr/..."""
+    app.include_router(opendap_router(storage), prefix=PREFIX, tags=["OPeNDAP"])
+    app.mount(PREFIX, edr_app(storage))
