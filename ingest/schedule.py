@@ -61,12 +61,14 @@ def watch(
     *,
     stop: threading.Event | None = None,
     max_rounds: int | None = None,
+    refresh: Callable[[], object] | None = None,
 ) -> int:
     """Harvest what is due, sleep until the next stream is due, repeat until `stop` is set
     (Ctrl-C in the CLI) or `max_rounds` rounds ran. Returns the rounds run.
 
     `run` is the caller's harvest (the pipeline with QC and catalog steps), so the loop
-    knows nothing of what happens to the rows.
+    knows nothing of what happens to the rows. `refresh`, if given, runs each round after
+    it: the history refreshes that are due (`ingest.history`).
     """
     stop = stop or threading.Event()
     rounds = 0
@@ -78,6 +80,8 @@ def watch(
             log.info(
                 "harvested %d due streams: %d requests, %d failed", len(due), len(records), bad
             )
+        if refresh is not None:
+            refresh()
         rounds += 1
         if max_rounds is not None and rounds >= max_rounds:
             break

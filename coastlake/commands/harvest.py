@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
         Without options, only streams whose cadence has passed since their last attempt
         run. Re-running is harmless: unchanged sources cost nothing and writes are merges.
         """
+        from ingest.history import refreshes_due
         from ingest.schedule import due_streams
         from ingest.schedule import watch as watch_loop
         from lake.storage import Storage
@@ -71,13 +72,18 @@ def register(app: typer.Typer) -> None:
         except Exception as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        # A provider's QC'd history is re-read on each stream's own schedule (not in a
+        # backfill, which names its window).
+        scheduled = not (since or until)
+        history = refreshes_due(storage, chosen) if scheduled and not watch else []
         if not (watch or stream or since or until or all_streams):
             chosen = due_streams(storage, chosen)
-            if not chosen:
+            if not chosen and not history:
                 console.print("nothing is due (use --all or --stream to run anyway)")
                 return
         # The job (QC, the catalog, their libraries) is loaded only when there is work.
         from coastlake.harvest import HarvestOptions, run_harvest
+        from coastlake.history import run_refreshes
 
         options = HarvestOptions(since=since, until=until)
         if watch:
@@ -90,11 +96,15 @@ def register(app: typer.Typer) -> None:
                     storage,
                     chosen,
                     lambda due: run_harvest(storage, registry, due, options, progress=False),
+                    refresh=lambda: run_refreshes(
+                        storage, registry, refreshes_due(storage, chosen), progress=False
+                    ),
                 )
             except KeyboardInterrupt:
                 console.print("stopped")
             return
-        records = run_harvest(storage, registry, chosen, options)
+        records = run_harvest(storage, registry, chosen, options) if chosen else []
+        records += run_refreshes(storage, registry, history)
         failed = [r for r in records if r.status not in ("ok", "unchanged")]
         console.print(
             f"{len(chosen)} streams, {len(records)} requests, {len(failed)} failed, "

@@ -1,0 +1,81 @@
+"""History refresh on a schedule: a stream's rule, when it is due, and a refresh run over
+real HTTP that asks NDBC for the quality-controlled files of its window and is logged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from coastlake.history import run_refreshes
+from ingest.history import REFRESH_LABEL, refresh_rule, refreshes_due
+from ingest.ndbc import NdbcRealtime
+from lake.errors import ConfigError
+from lake.harvest_log import HarvestLog
+from lake.registry import Registry
+from lake.storage import Storage
+from tests.ingest.support import NDBC, make_stream
+
+
+def ndbc_stream(url: str, **source: object):  # type: ignore[no-untyped-def]
+    return make_stream(
+        "tplm2-wind",
+        {
+            "kind": "ndbc",
+            "url": url,
+            "file": "cwind",
+            "history": "stdmet",
+            "stations": ["TPLM2"],
+            "station_metadata": False,
+            **source,
+        },
+    )
+
+
+def test_rule_is_checked_when_read() -> None:
+    assert refresh_rule(ndbc_stream("https://x")) is None
+    rule = refresh_rule(ndbc_stream("https://x", refresh={"every": "7d", "back": "120d"}))
+    assert rule is not None and (rule.every, rule.back) == (timedelta(days=7), timedelta(days=120))
+    with pytest.raises(ConfigError, match="needs 'every' and 'back'"):
+        refresh_rule(ndbc_stream("https://x", refresh={"every": "7d"}))
+    with pytest.raises(ConfigError, match="source.refresh.*expected a duration"):
+        refresh_rule(ndbc_stream("https://x", refresh={"every": "weekly", "back": "1d"}))
+
+
+def test_refresh_is_due_by_its_own_schedule_and_fetches_the_qcd_files(
+    http_server, local_settings
+) -> None:
+    storage = Storage.from_settings(local_settings)
+    http_server.routes["/data/realtime2/TPLM2.cwind"] = NDBC / "data/realtime2/TPLM2.cwind"
+    stream = ndbc_stream(http_server.url, refresh={"every": "7d", "back": "60d"})
+    plain = ndbc_stream(http_server.url)  # no rule: never refreshed
+    now = datetime.now(UTC)
+    [due] = refreshes_due(storage, [stream, plain], now)
+    assert due.stream is stream and (due.since, due.until) == (now - timedelta(days=60), now)
+
+    records = run_refreshes(storage, Registry(streams=[stream]), [due], progress=False)
+    # The window's files as NDBC serves them now: the real-time file and the finished
+    # months (not yet published here: no data, not a failure)
+    wanted = NdbcRealtime().requests(stream, due.since, due.until)
+    assert any("monthly" in r.label for r in wanted)
+    asked = {path for path, _ in http_server.hits}
+    for request in wanted:
+        assert request.url.removeprefix(http_server.url) in asked
+    summary = records[-1]
+    assert summary.label == REFRESH_LABEL and summary.status == "ok", summary.error
+    logged = [r for r in HarvestLog(storage).latest() if r.label == REFRESH_LABEL]
+    assert [r.stream_id for r in logged] == ["tplm2-wind"]
+    # Not due again until a week has passed.
+    assert refreshes_due(storage, [stream], datetime.now(UTC)) == []
+    later = datetime.now(UTC) + timedelta(days=7, minutes=1)
+    assert [r.stream.id for r in refreshes_due(storage, [stream], later)] == ["tplm2-wind"]
+
+
+def test_a_failed_refresh_names_its_window(http_server, local_settings) -> None:
+    storage = Storage.from_settings(local_settings)  # nothing served: the real-time file 404s
+    stream = ndbc_stream(http_server.url, refresh={"every": "1d", "back": "10d"})
+    [due] = refreshes_due(storage, [stream])
+    summary = run_refreshes(storage, Registry(streams=[stream]), [due], progress=False)[-1]
+    assert summary.status == "failed"
+    assert f"window {due.since:%Y-%m-%d %H:%M}" in (summary.error or "")
+    assert "requests failed" in (summary.error or "")
