@@ -166,10 +166,18 @@ def read_streams(
                 yield batch
                 continue
 
-            def one(request: Request, stream: Stream = stream, h: Harvester = harvester) -> Any:
+            # A poll's parser may skip what every series of a station already holds.
+            spans = {} if options.backfill else marks.station_spans(stream.id)
+
+            def one(
+                request: Request,
+                stream: Stream = stream,
+                h: Harvester = harvester,
+                spans: dict[str, tuple[datetime, datetime]] = spans,
+            ) -> Any:
                 with limits[urlparse(request.url).netloc]:
                     last = known.get((stream.id, request.url))
-                    out = _read_request(storage, h, stream, request, last, options, client)
+                    out = _read_request(storage, h, stream, request, last, options, client, spans)
                 if out.rows is not None and not options.backfill:
                     out.rows = marks.split_known(out.rows)[0]
                 return out
@@ -216,8 +224,13 @@ def _read_request(
     last: HarvestRecord | None,
     options: HarvestOptions,
     client: httpx.Client,
+    spans: dict[str, tuple[datetime, datetime]],
 ) -> _Outcome:
-    """One request, top to bottom: fetch, raw zone, parse, normalize, conform."""
+    """One request, top to bottom: fetch, raw zone, parse, normalize, conform.
+
+    A harvester that can skip records the lake holds (`parse_skipping_known`) is given
+    `spans`, the times each station's series all cover.
+    """
     out = _Outcome(Attempt(stream.id, request.label, request.url))
     ok_before = last is not None and last.status in ("ok", "unchanged")
     validators = Validators(last.etag, last.last_modified) if last and ok_before else None
@@ -235,7 +248,12 @@ def _read_request(
             }
             return out
         raw_file = RawZone(storage).put(raw)
-        parsed = harvester.parse(stream, raw, raw_file)
+        skipping = getattr(harvester, "parse_skipping_known", None)
+        parsed = (
+            skipping(stream, raw, raw_file, spans)
+            if skipping is not None and spans
+            else harvester.parse(stream, raw, raw_file)
+        )
         out.stations = list(parsed.stations)
         rows = normalize(
             stream, parsed.rows, _mapping(harvester, stream),

@@ -9,7 +9,9 @@ check names the stream, URL and raw file, so a data manager can open the file at
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -59,8 +61,14 @@ def parse_ndbc_text(
     station_id: str,
     lon: float | None = None,
     lat: float | None = None,
+    known: tuple[datetime, datetime] | None = None,
 ) -> pa.Table:
-    """Parse an NDBC realtime2 or historical text file into long source-named rows."""
+    """Parse an NDBC realtime2 or historical text file into long source-named rows.
+
+    With `known` (a span of times the lake holds for every series of the station), records
+    inside it are skipped before parsing: a real-time file repeats 45 days to bring one new
+    record.
+    """
 
     def fail(what: str) -> ParseError:
         return ParseError(source=stream_id, url=url, file=raw_file, what=what)
@@ -70,7 +78,10 @@ def parse_ndbc_text(
     )
     lines = text.splitlines()
     header, units, skip = _header(lines, fail)
-    frame = _frame(lines[skip:], header, fail)
+    data_lines = lines[skip:]
+    if known is not None:
+        data_lines = _outside(data_lines, known)
+    frame = _frame(data_lines, header, fail)
     times = _times(frame, fail)
     z = None
     if "DEPTH" in frame.columns:
@@ -83,6 +94,25 @@ def parse_ndbc_text(
         column_units = "degree" if column in COMPASS_COLUMNS else units.get(column, "")
         tables.append(_rows(station_id, times, z, lon, lat, column, values, column_units))
     return pa.concat_tables(tables)
+
+
+#: A data line that starts with a full time: "2025 06 01 00 00".
+_STAMPED = re.compile(r"\d{4} \d\d \d\d \d\d \d\d ")
+
+
+def _outside(lines: list[str], known: tuple[datetime, datetime]) -> list[str]:
+    """The lines whose time is outside `known`, compared as text (the layout is fixed).
+
+    Files with two-digit years or another layout are returned whole. At least the first
+    line is kept, so that a file with nothing new still parses (its rows are then dropped
+    as known, like any other known row).
+    """
+    stamped = [line for line in (lines[:1] + lines[-1:]) if line.strip()]
+    if not stamped or not all(_STAMPED.match(line) for line in stamped):
+        return lines
+    first, last = (f"{t:%Y %m %d %H %M}" for t in known)
+    kept = [line for line in lines if not first <= line[:16] <= last]
+    return kept or lines[:1]
 
 
 def _header(lines: list[str], fail: Fail) -> tuple[list[str], dict[str, str], int]:

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DUCKDB_VERSION = "v" + duckdb.__version__
 #: DuckDB names of the Arrow types a column added later may have.
 _SQL_TYPES = {"int8": "TINYINT", "int32": "INTEGER", "double": "DOUBLE", "string": "VARCHAR"}
+#: The value as served by default: NULL where QC failed it.
+SERVED_VALUE = f"CASE WHEN qc_agg = {FAIL} THEN NULL ELSE value END"
 
 
 def extension_file(name: str) -> Path | None:
@@ -88,6 +90,9 @@ def _table_source(con: duckdb.DuckDBPyConnection, storage: Storage, name: str) -
 def connect(storage: Storage, *, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake's views defined."""
     con = duckdb.connect(database)
+    # Delta never rewrites a file under the same name, so a file's footer, once read, stays
+    # true: keeping it saves a read per file on every station query.
+    con.execute("SET parquet_metadata_cache = true")
     load_extension(con, "delta")
     load_extension(con, "icu")
     if storage.is_s3:
@@ -111,7 +116,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> bool:
     con.execute(f"CREATE OR REPLACE VIEW observations_all AS {source}")
     con.execute(
         "CREATE OR REPLACE VIEW observations AS SELECT * REPLACE "
-        f"(CASE WHEN qc_agg = {FAIL} THEN NULL ELSE value END AS value) FROM observations_all"
+        f"({SERVED_VALUE} AS value) FROM observations_all"
     )
     series = _table_source(con, storage, "series")
     if series is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -84,6 +85,27 @@ class Marks:
         return rows.take(fresh.take(pc.sort_indices(fresh))), rows.take(
             known.take(pc.sort_indices(known))
         )
+
+
+    def station_spans(self, dataset_id: str) -> dict[str, tuple[datetime, datetime]]:
+        """Per station of `dataset_id`, the times that every one of its stored series
+        covers: from the latest first time to the earliest last time.
+
+        A record inside that span is known for every variable the station has reported,
+        so a parser may skip it before any work (a real-time file is 45 days, of which one
+        record is new). Stations whose series share no common span are left out.
+        """
+        keys = self.keys.filter(pc.equal(self.keys.column("dataset_id"), dataset_id))
+        if keys.num_rows == 0:
+            return {}
+        spans = keys.group_by("station_id", use_threads=False).aggregate(
+            [("first_time", "max"), ("last_time", "min")]
+        )
+        return {
+            row["station_id"]: (row["first_time_max"], row["last_time_min"])
+            for row in spans.to_pylist()
+            if row["first_time_max"] <= row["last_time_min"]
+        }
 
 
 class SeriesTable:

@@ -114,7 +114,8 @@ def test_a_real_time_poll_sends_only_new_values(http_server, local_settings: Set
     http_server.routes["/data/realtime2/44029.ocean"] = "".join([*header, newer, *rows]).encode()
     [second] = data_records(harvest_stream(storage, stream, HarvestOptions(policy=QUICK)))
     assert second.status == "ok"
-    assert second.rows_in == first.rows_in + 2  # the whole file was read ...
+    # Only the new record was parsed (the rest lies inside the span the lake holds) ...
+    assert second.rows_in == 2 < first.rows_in
     assert second.rows_added == 2  # ... and only the new values were sent
     assert ObservationTable(storage).delta().version() == version + 1
     latest = (
