@@ -10,6 +10,7 @@ filtered in Arrow before any Parquet file is opened.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -29,8 +30,8 @@ class FileFilter:
     own [min, max] of that column overlaps the range.
     """
 
-    partitions: dict[str, list[object] | None]
-    within: dict[str, tuple[object | None, object | None]]
+    partitions: Mapping[str, Sequence[object] | None]
+    within: Mapping[str, tuple[object | None, object | None]]
 
 
 class TableFiles:
