@@ -15,7 +15,7 @@ yearly value replaces the provisional real-time one, never the other way round.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -309,19 +309,32 @@ class NdbcRealtime:
         return FILE_COLUMNS.get(stream.source.params.get("file", "txt"), STDMET)
 
     def parse(self, stream: Stream, raw: RawResponse, raw_file: str) -> Parsed:
+        return self.parse_skipping_known(stream, raw, raw_file, {})
+
+    def parse_skipping_known(
+        self,
+        stream: Stream,
+        raw: RawResponse,
+        raw_file: str,
+        spans: Mapping[str, tuple[datetime, datetime]],
+    ) -> Parsed:
+        """As `parse`, skipping the records inside the span the lake already holds for
+        every series of the station (`Marks.station_spans`, keyed by station URN)."""
         label = raw.label.split(" ")[0]
         station = next(
             (s for s in registry_stations(stream) if str(s["id"]) == label),
             registry_stations(stream)[0],
         )
+        urn = station_urn(str(station["id"]))
         rows = parse_ndbc_text(
             raw.body,
             stream_id=stream.id,
             url=raw.url,
             raw_file=raw_file,
-            station_id=station_urn(str(station["id"])),
+            station_id=urn,
             lon=station.get("lon"),
             lat=station.get("lat"),
+            known=spans.get(urn),
         )
         product = product_of(raw.url)
         return Parsed(
