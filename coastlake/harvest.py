@@ -111,7 +111,7 @@ def harvest_streams(
                 chunk = []
     records += write_cycle(storage, chunk, options, qc_step)
     for stream in grids:
-        records.append(_harvest_grid_or_layer(storage, stream))
+        records.append(_harvest_grid_or_layer(storage, stream, options))
         if on_done:
             on_done(stream, records[-1:])
     HarvestLog(storage).add(records)
@@ -201,14 +201,16 @@ def _write(storage: Storage, pieces: list[pa.Table], all_new: bool) -> WriteResu
     return result
 
 
-def _harvest_grid_or_layer(storage: Storage, stream: Stream) -> HarvestRecord:
+def _harvest_grid_or_layer(
+    storage: Storage, stream: Stream, options: HarvestOptions
+) -> HarvestRecord:
     """A grid stream into its Icechunk repository, or a GIS layer into GeoParquet: one
     attempt each. Not observation rows: time steps or features are counted in rows_in."""
     label = "grid" if stream.kind is Kind.grid else "layer"
     attempt = Attempt(stream.id, label, stream.source.url or "")
     try:
         if stream.kind is Kind.grid:
-            result = ingest_grid(storage, stream)
+            result = ingest_grid(storage, stream, since=options.since, until=options.until)
             status = "ok" if result.times_added else "unchanged"
             sources = replace(attempt, url=", ".join(result.sources))
             return sources.done(status, rows_in=result.times_added)

@@ -11,15 +11,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
 
-from ingest.base import Request
+from ingest.base import Request, utc
 from lake.errors import ConfigError, ParseError
 from lake.registry import Stream
 
 GRID_KINDS = ("netcdf", "opendap", "griddap", "thredds")
 
 
-def griddap_url(stream: Stream) -> str:
-    """The ERDDAP griddap `.nc` request for a stream's dataset, variables, time and bbox."""
+def griddap_url(stream: Stream, start: datetime | None = None, end: datetime | None = None) -> str:
+    """The ERDDAP griddap `.nc` request for a stream's dataset, variables, time and bbox.
+
+    `start`/`end` (a backfill's window, or the newest stored time so a poll asks for every
+    step since: a missed poll catches up) replace the registry's `time`, whose default is
+    the newest step ERDDAP has (`last`).
+    """
     p = stream.source.params
     base = (stream.source.url or "").rstrip("/")
     dataset = p.get("dataset")
@@ -31,6 +36,10 @@ def griddap_url(stream: Stream) -> str:
     if not variables:
         raise ConfigError("griddap source needs 'variables'", stream=stream.id, field="source")
     t0, t1 = (p.get("time") or ["last", "last"])[:2]
+    if start is not None:
+        t0, t1 = _erddap_time(start), "last"
+    if end is not None:
+        t1 = _erddap_time(end)
     w, s, e, n = p.get("bbox") or [None, None, None, None]
     dims = [f"[({t0}):1:({t1})]"]
     if "altitude" in p:
@@ -41,8 +50,15 @@ def griddap_url(stream: Stream) -> str:
     return f"{base}/griddap/{dataset}.nc?{query}"
 
 
-def source_urls(stream: Stream) -> list[str]:
-    """The URLs a grid stream reads, in time order."""
+def _erddap_time(value: datetime) -> str:
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def source_urls(
+    stream: Stream, start: datetime | None = None, end: datetime | None = None
+) -> list[str]:
+    """The URLs a grid stream reads, in time order (a griddap request asks for
+    `start`..`end` when given)."""
     kind = stream.source.kind
     if kind not in GRID_KINDS:
         raise ConfigError(
@@ -53,7 +69,7 @@ def source_urls(stream: Stream) -> list[str]:
     if not stream.source.url:
         raise ConfigError("grid source needs a url", stream=stream.id, field="source.url")
     if kind == "griddap":
-        return [griddap_url(stream)]
+        return [griddap_url(stream, start, end)]
     files = stream.source.params.get("files")
     if files:
         base = stream.source.url.rstrip("/")
@@ -77,7 +93,7 @@ class GridSource:
     def requests(
         self, stream: Stream, since: datetime | None, until: datetime | None
     ) -> list[Request]:
-        return [Request(url=u, label=_name(u)) for u in source_urls(stream)]
+        return [Request(url=u, label=_name(u)) for u in source_urls(stream, since, until)]
 
     def parse(self, stream: Stream, raw: Any, raw_file: str) -> Any:
         raise ParseError(

@@ -44,6 +44,8 @@ from lake.storage import Storage
 
 log = logging.getLogger(__name__)
 
+#: Sources asked only for the steps after the newest stored one when polled.
+POLLED_KINDS = ("griddap", "opendap", "thredds")
 LAT_NAMES = ("lat", "latitude")
 LON_NAMES = ("lon", "longitude")
 EASTWARD = ("surface_eastward_sea_water_velocity", "eastward_sea_water_velocity")
@@ -100,13 +102,74 @@ def open_source(
     return _open_bytes(stream.id, url, raw.body), raw_id
 
 
-def catalog_urls(stream: Stream, catalog_url: str, client: Any | None = None) -> list[str]:
-    """The OPeNDAP URLs a THREDDS catalog lists for a `thredds` stream."""
+def catalog_urls(
+    stream: Stream,
+    catalog_url: str,
+    client: Any | None = None,
+    ingested: set[str] | None = None,
+) -> list[str]:
+    """The OPeNDAP URLs a THREDDS catalog lists for a `thredds` stream.
+
+    Once some were ingested (`ingested`: their names), the catalog's datasets from the
+    last of those on are read, however many appeared since (`latest` limits only the
+    first ingest), so files published while polls were missed are not skipped.
+    """
     raw = fetch(stream.id, Request(url=catalog_url, label="catalog"), client=client)
     if raw is None:  # pragma: no cover - no validators are sent
         raise ParseError(source=stream.id, url=catalog_url, what="catalog answered 304")
     p = stream.source.params
+    if ingested:
+        every = opendap_urls(stream.id, catalog_url, raw.body, p.get("match"))
+        seen = [i for i, url in enumerate(every) if _name(url) in ingested]
+        if seen:
+            return every[seen[-1] :]
     return opendap_urls(stream.id, catalog_url, raw.body, p.get("match"), p.get("latest"))
+
+
+def _ingested_names(store: GridStore) -> set[str]:
+    """Names of the source files already appended (the commits say `ingest <name>`)."""
+    if not store.exists():
+        return set()
+    return {
+        str(c["message"]).removeprefix("ingest ")
+        for c in store.history()
+        if str(c["message"]).startswith("ingest ")
+    }
+
+
+def poll_window(
+    stream: Stream, store: GridStore, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The time window to read: a backfill's own; for a poll of a griddap, OPeNDAP or
+    THREDDS stream that already has steps, from the newest stored step on (ERDDAP answers
+    with that step and every later one; the append keeps only the new ones). Model runs
+    and plain files are read whole."""
+    if since is not None or until is not None:
+        return since, until
+    if stream.category is Category.model or stream.source.kind not in POLLED_KINDS:
+        return None, None
+    if not store.exists():
+        return None, None
+    newest = store.info().time_end
+    return (newest, None) if newest is not None else (None, None)
+
+
+def in_time_window(ds: xr.Dataset, start: datetime | None, end: datetime | None) -> xr.Dataset:
+    """The steps of `ds` inside [start, end] (all of them when neither is given)."""
+    if "time" not in ds.dims or (start is None and end is None):
+        return ds
+    times = pd.DatetimeIndex(ds["time"].values)
+    keep = np.ones(len(times), dtype=bool)
+    if start is not None:
+        keep &= times >= _naive_utc(start)
+    if end is not None:
+        keep &= times <= _naive_utc(end)
+    return ds.isel(time=np.flatnonzero(keep))
+
+
+def _naive_utc(value: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
 def subset(ds: xr.Dataset, params: dict[str, Any]) -> xr.Dataset:
@@ -265,29 +328,44 @@ def reference_time(stream: Stream, ds: xr.Dataset) -> datetime:
 
 
 # -- the ingest ---------------------------------------------------------------------------------
-def ingest_grid(storage: Storage, stream: Stream, client: Any | None = None) -> GridIngestResult:
+def ingest_grid(
+    storage: Storage,
+    stream: Stream,
+    client: Any | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> GridIngestResult:
     """Read a grid stream's sources and write them to its Icechunk repository.
 
     Satellite and radar grids are appended along time, one commit per source file; a
     model stream (category `model`) stores each file as a run and rebuilds the best
     estimate, dropping superseded runs unless `retention.superseded_runs`. Every source is
     read and checked before the first write, so a bad file changes nothing.
+
+    `since`/`until` keep the time steps of a window (a griddap request asks for it). A
+    poll without them asks griddap, OPeNDAP and THREDDS sources for every step after the
+    newest stored one, so a missed poll is filled by the next (`poll_window`).
     """
-    urls = source_urls(stream)
+    store = GridStore(storage, stream.id)
+    start, end = poll_window(stream, store, since, until)
+    urls = source_urls(stream, start, end)
     if stream.source.kind == "thredds":
-        urls = catalog_urls(stream, urls[0], client)
+        urls = catalog_urls(stream, urls[0], client, _ingested_names(store))
     prepared: list[tuple[str, xr.Dataset]] = []
     for url in urls:
         ds, raw_id = open_source(storage, stream, url, client)
-        ds = normalize(stream, ds, url)
+        ds = normalize(stream, in_time_window(ds, start, end), url)
         if raw_id:
             ds.attrs["coastlake_raw_id"] = raw_id
         prepared.append((url, ds))
-    store = GridStore(storage, stream.id)
     added = 0
     snap = ""
     run_key = None
     for url, ds in prepared:
+        if "time" in ds.dims and ds.sizes["time"] == 0:
+            log.info("stream=%s %s: no time steps in the window", stream.id, _name(url))
+            continue
         before = store.info().times if store.exists() else 0
         if stream.category is Category.model and "time" in ds.dims:
             ref = reference_time(stream, ds)

@@ -3,6 +3,7 @@ their section of `lake status`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,9 +30,16 @@ def grid_ingest(
         list[str] | None, typer.Option("--stream", "-s", help="Grid stream id (repeatable).")
     ] = None,
     all_streams: Annotated[bool, typer.Option("--all", help="Every kind: grid stream.")] = False,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only time steps from (UTC); griddap asks for them.")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Only time steps until (UTC).")] = None,
     root: Root = None,
 ) -> None:
-    """Read grid streams' sources and commit them to their Icechunk repositories."""
+    """Read grid streams' sources and commit them to their Icechunk repositories.
+
+    Without --since/--until, griddap, OPeNDAP and THREDDS sources are asked for every time
+    step after the newest stored one, so a missed run catches up."""
     from ingest.grids import ingest_grid
     from lake.errors import LakeError
     from lake.registry import Kind
@@ -51,7 +59,7 @@ def grid_ingest(
     failed = 0
     for s in streams:
         try:
-            result = ingest_grid(storage, s)
+            result = ingest_grid(storage, s, since=since, until=until)
         except LakeError as exc:
             failed += 1
             console.print(f"[red]{s.id}:[/red] {exc}")
