@@ -76,6 +76,11 @@ class TextSpec:
     flag_columns: dict[str, str] = field(default_factory=dict)
     lon_west_positive: bool = False
 
+    def needed_columns(self) -> list[str]:
+        """The columns the feed must have: variables, times, station, position, depth."""
+        optional = (self.station_column, self.lon_column, self.lat_column, self.z_column)
+        return [*self.variables, *self.time_columns, *(c for c in optional if c)]
+
     def urn(self, code: str) -> str:
         return self.station_urn.replace("{authority}", self.authority).format(code.strip().lower())
 
@@ -164,7 +169,17 @@ def parse_delimited(
     )
     sep = r"\s+" if spec.delimiter == "whitespace" else spec.delimiter
     header, body_lines = _header_and_rows(text, sep, spec, fail)
-    frame = _frame(body_lines, header, sep, fail)
+    return frame_rows(_frame(body_lines, header, sep, fail), spec, fail)
+
+
+def frame_rows(frame: pd.DataFrame, spec: TextSpec, fail: Callable[[str], ParseError]) -> pa.Table:
+    """A table of text columns (a delimited file's rows, an HTML table) to long
+    source-named rows: times in UTC, numbers checked, the spec's station and position."""
+    absent = [c for c in spec.needed_columns() if c not in frame.columns]
+    if absent:
+        raise fail(
+            f"column {absent[0]!r} is not in the table; its columns are {list(frame.columns)}"
+        )
     times = _times(frame, spec, fail)
     missing = {"", *spec.missing}
 
@@ -217,11 +232,7 @@ def _header_and_rows(
         raise fail(
             f"row {len(lines)} has {len(last)} fields, the header {len(header)} (truncated file?)"
         )
-    needed = [*spec.variables, *spec.time_columns]
-    needed += [
-        c for c in (spec.station_column, spec.lon_column, spec.lat_column, spec.z_column) if c
-    ]
-    absent = [c for c in needed if c not in header]
+    absent = [c for c in spec.needed_columns() if c not in header]
     if absent:
         raise fail(f"column {absent[0]!r} is not in the file; its columns are {header}")
     return header, body_lines

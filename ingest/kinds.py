@@ -6,6 +6,7 @@ from ingest.base import Harvester
 from ingest.coops import Coops
 from ingest.csv_source import TextFile
 from ingest.erddap import Erddap
+from ingest.html_table import HtmlTable
 from ingest.ndbc import NdbcRealtime
 from ingest.nerrs import Nerrs
 from lake.errors import ConfigError
@@ -17,6 +18,7 @@ HARVESTERS: dict[str, type] = {
     Erddap.kind: Erddap,
     Nerrs.kind: Nerrs,
     TextFile.kind: TextFile,
+    HtmlTable.kind: HtmlTable,
 }
 
 
