@@ -18,6 +18,7 @@ from lake.duck import SERVED_VALUE, connect, refresh_views
 from lake.errors import NotFound
 from lake.flags import NOT_EVALUATED
 from lake.netcdf import NcVariable, timeseries_dataset
+from lake.read_cache import SeriesCache
 from lake.settings import Settings, get_settings
 from lake.snapshot import FileFilter, TableFiles
 from lake.storage import Storage
@@ -37,6 +38,7 @@ class Lake:
         self._views_live = False
         self._lock = threading.Lock()
         self._files = TableFiles(self.observations.url, storage.delta_options())
+        self._series_cache = SeriesCache(storage.settings.read_cache_mb * 2**20)
 
     @classmethod
     def open(cls, root: str | None = None, settings: Settings | None = None) -> Lake:
@@ -105,6 +107,11 @@ class Lake:
             raise NotFound(
                 f"no observations for dataset {dataset_id!r} station {station_id!r} in that window"
             )
+        wanted = tuple(variables or ())
+        key = (tuple(files), dataset_id, station_id, first, last, wanted, include_flagged)
+        cached = self._series_cache.get(key)
+        if cached is not None:
+            return cached
         where = ["dataset_id = ?", "station_id = ?"]
         params: list[Any] = [files, dataset_id, station_id]
         if first is not None:
@@ -126,7 +133,9 @@ class Lake:
             raise NotFound(
                 f"no observations for dataset {dataset_id!r} station {station_id!r} in that window"
             )
-        return _to_dsg(table, dataset_id, station_id)
+        dataset = _to_dsg(table, dataset_id, station_id)
+        self._series_cache.put(key, dataset)
+        return dataset
 
     def to_dask(self, columns: list[str] | None = None) -> dd.DataFrame:
         """The whole observation table as a lazy Dask DataFrame (one partition per file)."""

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(
         default=168, description="Files replaced by compaction are removed after this long."
     )
+    read_cache_mb: int = Field(
+        default=256,
+        description="Memory for station series already read (Lake.series, station downloads); "
+        "0 turns the cache off. Entries name the table files they came from, so a write "
+        "never leaves one stale.",
+    )
     sql_default_rows: int = Field(
         default=10_000, description="Rows a /sql request returns when it names no limit."
     )
@@ -44,6 +50,37 @@ class Settings(BaseSettings):
     sql_timeout_s: float = Field(default=10.0, description="DuckDB time one /sql request may use.")
     sql_memory_limit: str = Field(default="2GB", description="DuckDB memory for /sql requests.")
     sql_threads: int = Field(default=2, description="DuckDB threads for /sql requests.")
+    sql_max_bytes: int = Field(
+        default=64 * 2**20, description="Most bytes one /sql answer may carry (else 413)."
+    )
+    sql_temp_limit: str = Field(
+        default="1GB", description="Disk /sql queries may spill to, in a private folder."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The server's public address (https://host/prefix) that links are built "
+        "from; unset: the address it listens on. The Host header is never used.",
+    )
+    max_requests: int = Field(
+        default=16, description="Data and map requests the server works on at once."
+    )
+    max_requests_per_client: int = Field(
+        default=6, description="Data and map requests one client address may have open."
+    )
+    max_image_pixels: int = Field(
+        default=4096 * 4096, description="Most pixels of one map image (tiles, WMS, previews)."
+    )
+    fetch_max_bytes: int = Field(
+        default=512 * 2**20,
+        description="Most bytes one harvested response may have once decompressed; a stream's "
+        "`max_bytes` in the registry overrides it.",
+    )
+    fetch_deadline_s: float = Field(
+        default=600.0, description="Wall time one harvest request may take, retries included."
+    )
+    netcdf_max_decoded_bytes: int = Field(
+        default=4 * 2**30, description="Most bytes a harvested NetCDF may decode to."
+    )
 
     # Standard AWS variables (no LAKE_ prefix), read so any S3-compatible store works.
     aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,29 @@ def test_an_open_lake_sees_later_writes(any_settings: Settings) -> None:
     assert lake.sql("select count(*) as n from observations").to_pylist() == [{"n": 100}]
     table.write(real_rows().slice(100, 50))
     assert lake.sql("select count(*) as n from observations").to_pylist() == [{"n": 150}]
+
+
+def test_a_repeated_series_read_sees_every_new_write(lake: Lake) -> None:
+    window = {"start": "2022-06-05T12:00:00Z", "end": "2022-06-05T13:00:00Z"}
+    lake.series("ndbc-44013-stdmet", STATION, **window, variables=["wind_speed"])
+    again = lake.series("ndbc-44013-stdmet", STATION, **window, variables=["wind_speed"])
+    again["wind_speed"].values[:] = -1.0  # the caller's copy: changing it changes nothing kept
+    third = lake.series("ndbc-44013-stdmet", STATION, **window, variables=["wind_speed"])
+    assert float(third["wind_speed"].sel(time="2022-06-05T13:00").item()) == pytest.approx(3.0)
+    # The provider corrects 13:00; the next read has the new value, not the remembered one.
+    corrected = real_rows().filter(
+        pa.compute.and_(
+            pa.compute.equal(real_rows()["variable"], "wind_speed"),
+            pa.compute.equal(
+                real_rows()["time"],
+                pa.scalar(datetime(2022, 6, 5, 13, 0), real_rows()["time"].type),
+            ),
+        )
+    )
+    assert corrected.num_rows == 1
+    corrected = corrected.set_column(
+        corrected.schema.get_field_index("value"), "value", pa.array([7.5])
+    )
+    ObservationTable(lake.storage).write(corrected)
+    after = lake.series("ndbc-44013-stdmet", STATION, **window, variables=["wind_speed"])
+    assert float(after["wind_speed"].sel(time="2022-06-05T13:00").item()) == pytest.approx(7.5)
