@@ -162,6 +162,9 @@ class Stream(_Strict):
     license: str = "other"
     citation: str = ""
     keywords: list[str] = Field(default_factory=list)
+    publisher: Provider | None = Field(
+        default=None, description="Who publishes the stream's data (default: the registry's)"
+    )
     publication: Publication = Publication.draft
     data_stream_plan: str | None = Field(default=None, description="URL or path of the DSP")
 
@@ -181,6 +184,9 @@ class Stream(_Strict):
 
 class Registry(_Strict):
     streams: list[Stream]
+    publisher: Provider | None = Field(
+        default=None, description="The organisation publishing the lake; streams inherit it"
+    )
     path: str = ""
 
     @model_validator(mode="after")
@@ -229,6 +235,16 @@ def _resolve_relative_urls(raw: dict[str, Any], registry_path: str) -> None:
             source["url"] = (base / url).resolve().as_uri()
 
 
+def _inherit_publisher(raw: dict[str, Any]) -> None:
+    """A stream without its own `publisher` is published by the registry's publisher."""
+    publisher = raw.get("publisher")
+    if not isinstance(publisher, dict):
+        return
+    for item in raw.get("streams") or []:
+        if isinstance(item, dict) and "publisher" not in item:
+            item["publisher"] = publisher
+
+
 def load_registry(path: str | Path) -> Registry:
     """Read and validate a registry; raise ConfigError naming file, stream and field."""
     path = str(path)
@@ -242,6 +258,7 @@ def load_registry(path: str | Path) -> Registry:
     if not isinstance(raw, dict) or not isinstance(raw.get("streams"), list):
         raise ConfigError("expected a mapping with a 'streams:' list", file=path)
     _resolve_relative_urls(raw, path)
+    _inherit_publisher(raw)
     try:
         registry = Registry.model_validate({**raw, "path": path})
     except ValidationError as exc:

@@ -24,8 +24,9 @@ from lake.deps import RAW_ID, LakeDeps, check_dataset_id, check_station_id
 from lake.errors import NotFound, RequestError
 from lake.grids import open_grid
 from lake.layers import read_layer, to_geojson, to_shapefile_zip
-from lake.netcdf import acdd_attrs, dataset_to_netcdf_bytes
+from lake.netcdf import acdd_attrs, dataset_to_netcdf_bytes, grid_dataset
 from lake.raw import RawZone
+from lake.station_files import station_dataset
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +145,18 @@ def station_netcdf(
     variables: list[str] | None,
     include_flagged: bool,
 ) -> bytes:
-    """One station's series as a single-station CF timeSeries file, titled by its stream."""
-    ds = ctx.lake.series(
-        dataset_id, station_id, start, end, variables, include_flagged=include_flagged
+    """One station's series as a single-station CF timeSeries file (NCEI's template), with
+    every QARTOD flag and the provider's flags, described by its stream."""
+    ds = station_dataset(
+        ctx.lake,
+        dataset_id,
+        station_id,
+        start,
+        end,
+        variables,
+        stream=ctx.stream(dataset_id),
+        include_flagged=include_flagged,
     )
-    stream = ctx.stream(dataset_id)
-    if stream is not None:
-        ds.attrs.update(acdd_attrs(stream))
     return dataset_to_netcdf_bytes(ds)
 
 
@@ -200,7 +206,9 @@ def _grid_routes(api: APIRouter, ctx: LakeDeps) -> None:
         """A grid subset (variables, lon/lat box `minlon,minlat,maxlon,maxlat`, time) as NetCDF."""
         check_dataset_id(dataset_id)
         ds = open_grid(ctx.storage, dataset_id)
-        body = grid_netcdf(ds, _variables(variables), _bbox(bbox), *_window(start, end))
+        stream = ctx.stream(dataset_id)
+        attrs = acdd_attrs(stream) if stream is not None else {"id": dataset_id}
+        body = grid_netcdf(ds, _variables(variables), _bbox(bbox), *_window(start, end), attrs)
         headers = {"Content-Disposition": f'attachment; filename="{dataset_id}_subset.nc"'}
         return Response(body, media_type=MEDIA_TYPES["nc"], headers=headers)
 
@@ -247,8 +255,11 @@ def grid_netcdf(
     bbox: tuple[float, float, float, float] | None,
     start: datetime | None,
     end: datetime | None,
+    attrs: dict[str, str] | None = None,
 ) -> bytes:
-    """Subset a grid (xarray Dataset) and write it as NetCDF-4; 413 if the subset is huge."""
+    """Subset a grid (xarray Dataset) and write it as NetCDF-4; 413 if the subset is huge.
+
+    Its coverage and ranges are computed from the subset (`lake.netcdf.grid_dataset`)."""
     if variables:
         missing = [v for v in variables if v not in ds.data_vars]
         if missing:
@@ -275,7 +286,7 @@ def grid_netcdf(
             f"{MAX_GRID_BYTES / 1e6:,.0f} MB (narrow the box, the time window or the variables)",
             status=413,
         )
-    return dataset_to_netcdf_bytes(ds.load())
+    return dataset_to_netcdf_bytes(grid_dataset(ds.load(), attrs))
 
 
 def _raw_meta(zone: Any, dataset_id: str, raw_id: str) -> dict[str, Any]:

@@ -68,11 +68,13 @@ def test_ragged_layout_is_contiguous_per_station(tmp_path: Path) -> None:
     assert flag.attrs["flag_meanings"] == FLAG_MEANINGS
 
 
-def test_single_layout_has_scalar_station_and_a_time_axis(tmp_path: Path) -> None:
+def test_single_layout_has_one_station_and_a_time_axis(tmp_path: Path) -> None:
     one = rows().query("station == 'a'")
     ds = read(observations_to_netcdf(one, VARIABLES, layout="single"), tmp_path)
     assert ds["time"].dims == ("time",) and ds.sizes["time"] == 3
-    assert ds["station"].ndim == 0 and str(ds["station"].values) == "a"
+    # IOOS 1.2 wants the timeseries_id of a one-platform file on a dimension of length 1.
+    assert ds["station"].dims == ("timeseries",) and list(ds["station"].values) == ["a"]
+    assert ds.attrs["ncei_template_version"].startswith("NCEI_NetCDF_TimeSeries_Orthogonal")
     assert float(ds["lon"]) == -71.0
     assert list(ds.data_vars) == ["temp", "temp_qc_agg"]
     assert "_FillValue" not in ds["time"].encoding  # a coordinate variable has no gaps

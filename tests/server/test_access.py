@@ -63,7 +63,11 @@ def test_station_netcdf_download(client: httpx.Client, tmp_path: Path) -> None:
     with xr.open_dataset(tmp_path / "s.nc") as ds:
         assert ds.attrs["featureType"] == "timeSeries"
         assert ds.attrs["license"] == "CC-BY-4.0"
-        assert list(ds.data_vars) == ["sea_water_temperature", "sea_water_temperature_qc_agg"]
+        names = list(ds.data_vars)
+        assert names[:2] == ["sea_water_temperature", "sea_water_temperature_qc_agg"]
+        # Every QARTOD test's flag beside the aggregate, each tied to the value.
+        assert "sea_water_temperature_qc_gross_range" in names
+        assert ds["sea_water_temperature"].attrs["ancillary_variables"].split() == names[1:]
         assert ds["sea_water_temperature"].attrs["units"] == "degC"
         assert str(ds["time"].values.min())[:10] == "2022-06-01"
         assert 20 <= ds.sizes["time"] <= 25
