@@ -22,7 +22,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "qc": frozenset({"lake"}),
     "stac": frozenset({"lake"}),
     "tiles": frozenset({"lake"}),
-    "coastlake": frozenset({"lake", "ingest", "qc", "stac", "tiles"}),
+    "steward": frozenset({"lake"}),
+    "coastlake": frozenset({"lake", "ingest", "qc", "stac", "tiles", "steward"}),
 }
 IMPORT_FUNCTIONS = {"import_module", "__import__"}
 
