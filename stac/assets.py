@@ -16,7 +16,8 @@ from pystac.extensions.table import TableExtension
 
 from lake.flags import FLAG_NAMES
 from lake.tables import OBSERVATION_SCHEMA
-from stac.describe import public_url
+from stac.describe import cf_parameter, public_url
+from stac.extents import Parameter
 
 PARQUET = "application/vnd.apache.parquet"
 ZARR = "application/vnd.zarr; version=3"
@@ -55,9 +56,38 @@ def asset(
     )
 
 
-def server_asset(path: str, media_type: str, what: str, role: str = "data") -> pystac.Asset:
+def server_asset(
+    path: str,
+    media_type: str,
+    what: str,
+    role: str = "data",
+    extra_fields: dict[str, Any] | None = None,
+) -> pystac.Asset:
     """The same data through our server: `path` under LAKE_PUBLIC_URL, titled so."""
-    return asset(f"{public_url()}{path}", media_type, f"Through the server: {what}", roles=[role])
+    return asset(
+        f"{public_url()}{path}",
+        media_type,
+        f"Through the server: {what}",
+        roles=[role],
+        extra_fields=extra_fields,
+    )
+
+
+def measured(params: Sequence[Parameter]) -> dict[str, Any]:
+    """The CF extension's per-asset field: what a data asset measures (none if nothing)."""
+    return {"cf:parameter": cf_parameter(params)} if params else {}
+
+
+def opendap_asset(dataset_id: str, params: Sequence[Parameter]) -> pystac.Asset:
+    """The grid over OPeNDAP, with xarray's arguments so that
+    `xr.open_dataset(asset.href, **asset.extra_fields["xarray:open_kwargs"])` opens it
+    as written (the Icechunk store needs icechunk's own session, not a keyword)."""
+    return server_asset(
+        f"/grids/datasets/{dataset_id}/opendap",
+        "application/vnd.opendap.dap2",
+        "OPeNDAP (DAP2)",
+        extra_fields={"xarray:open_kwargs": {"engine": "netcdf4"}, **measured(params)},
+    )
 
 
 def add_table_asset(

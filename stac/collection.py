@@ -11,15 +11,23 @@ the partner's service.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import pystac
 from pystac.extensions.datacube import DatacubeExtension
-from pystac.extensions.xarray_assets import AssetXarrayAssetsExtension, XarrayAssetsExtension
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
 from lake.registry import Stream
 from lake.storage import Storage
-from stac.assets import PARQUET, ZARR, add_table_asset, asset, observation_columns
+from stac.assets import (
+    PARQUET,
+    ZARR,
+    add_table_asset,
+    asset,
+    measured,
+    observation_columns,
+    opendap_asset,
+)
 from stac.describe import (
     CF_EXTENSION,
     EPOCH,
@@ -69,7 +77,7 @@ def build_collection(
         keywords=keywords(stream, params),
         providers=providers(stream),
         extra_fields={
-            "cf:parameter": cf_parameter(params),
+            **({"cf:parameter": cf_parameter(params)} if params else {}),
             "sci:citation": stream.citation or f"{stream.provider.name}: {stream.title}.",
             "coastlake:intellectual_property": intellectual_property(stream),
             "coastlake:license_text": license_note,
@@ -82,7 +90,9 @@ def build_collection(
         },
         summaries=_summaries(stations, params),
     )
-    collection.stac_extensions += [CF_EXTENSION, SCIENTIFIC_EXTENSION]
+    collection.stac_extensions += (
+        [CF_EXTENSION, SCIENTIFIC_EXTENSION] if params else [SCIENTIFIC_EXTENSION]
+    )
     _add_links(collection, stream, license_id)
     _add_assets(collection, stream, stations, grids, storage)
     for item in items:
@@ -117,10 +127,10 @@ def _provider_attributes(stream: Stream, grids: list[GridExtent]) -> dict[str, A
 
 
 def _summaries(stations: list[StationExtent], params: list[Parameter]) -> pystac.Summaries:
-    """Platforms and CF standard names, leaving out the empty ones."""
+    """Platforms and CF parameters (the CF extension's summary), leaving out the empty ones."""
     summaries = {
         "platform": sorted({s.platform or "fixed station" for s in stations}),
-        "cf:standard_name": [p.name for p in params],
+        "cf:parameter": cf_parameter(params),
     }
     return pystac.Summaries({k: v for k, v in summaries.items() if v})
 
@@ -166,13 +176,15 @@ def _add_assets(
         add_table_asset(collection, "observations", observations, observation_columns())
     for grid in grids[:1]:
         zarr = asset(
-            grid.url, ZARR, "Icechunk repository of Zarr v3 (best estimate on branch main)"
+            grid.url,
+            ZARR,
+            "Icechunk repository of Zarr v3 (best estimate on branch main)",
+            description="Open with icechunk (README, In a notebook), not a plain Zarr reader.",
+            extra_fields=measured(grid.parameters),
         )
         collection.add_asset("zarr", zarr)
-        xa = cast(AssetXarrayAssetsExtension, XarrayAssetsExtension.ext(zarr, add_if_missing=True))
-        xa.open_kwargs = {"engine": "zarr", "consolidated": False, "chunks": {}}
-        if storage.is_s3:
-            xa.storage_options = {"anon": False}
+        collection.add_asset("opendap", opendap_asset(grid.dataset_id, grid.parameters))
+        XarrayAssetsExtension.ext(collection, add_if_missing=True)
         collection.extra_fields["cube:dimensions"] = grid.dims
         collection.extra_fields["cube:variables"] = grid.variables
         DatacubeExtension.ext(collection, add_if_missing=True)

@@ -2,17 +2,27 @@
 
 Supported: CQL2-JSON with and/or/not, comparisons (=, <>, <, <=, >, >=), like, in,
 isNull, between, the array operators a_contains, a_containedBy, a_overlaps, a_equals, and
-s_intersects on bounding boxes; CQL2-text for comparisons joined by AND. `cf:standard_name`
-is the list of the CF standard names an item measures: `cf:standard_name = 'x'` means
-"measures x". Values are always passed as parameters, never pasted into SQL.
+s_intersects on item geometries (exact, DuckDB spatial); CQL2-text is read by the reference
+parser (the `cql2` package) into the same JSON, so OR, NOT, parentheses and TIMESTAMP()
+work in both. `cf:standard_name` is the list of the CF standard names an item measures:
+`cf:standard_name = 'x'` means "measures x". A property no item has is NULL (the queryables
+say `additionalProperties: true`), as CQL2 reads a missing property. Values are always
+passed as parameters, never pasted into SQL.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import cql2
+
+#: Deepest nesting of operations a filter may have (a guard against stack exhaustion).
+MAX_DEPTH = 40
+#: A property no item has: CQL2 reads it as NULL.
+MISSING = "NULL"
 
 
 class FilterError(ValueError):
@@ -41,11 +51,7 @@ class Translator:
         if not (isinstance(node, Mapping) and "property" in node):
             raise FilterError(f"expected a property, got {node!r}")
         name = str(node["property"]).removeprefix("properties.")
-        if name not in self.columns:
-            raise FilterError(
-                f"property {name!r} is not queryable; queryables: {sorted(self.columns)}"
-            )
-        return self.columns[name]
+        return self.columns.get(name, Column(MISSING))
 
     def value(self, node: Any) -> str:
         if isinstance(node, Mapping) and "timestamp" in node:
@@ -85,6 +91,8 @@ def _logical(word: str) -> Callable[[Translator, list[Any]], str]:
 
 
 def _not(t: Translator, args: list[Any]) -> str:
+    if len(args) != 1:
+        raise FilterError("not needs exactly one argument")
     return f"(NOT {t.sql(args[0])})"
 
 
@@ -174,12 +182,22 @@ def _bbox_of(geometry: Any) -> list[float]:
     return [min(xs), min(ys), max(xs), max(ys)]
 
 
+def geojson_of(geometry: Any) -> str:
+    """A GeoJSON geometry (or a bbox, as its polygon) as text for ST_GeomFromGeoJSON."""
+    if isinstance(geometry, Mapping) and ("coordinates" in geometry or "geometries" in geometry):
+        return json.dumps(geometry)
+    w, s, e, n = _bbox_of(geometry)
+    ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
+    return json.dumps({"type": "Polygon", "coordinates": [ring]})
+
+
 def _s_intersects(t: Translator, args: list[Any]) -> str:
-    box = _bbox_of(args[1])
-    if len(box) == 6:
-        box = [box[0], box[1], box[3], box[4]]
-    t.params.extend(box)
-    return "(_xmax >= ? AND _ymax >= ? AND _xmin <= ? AND _ymin <= ?)"
+    if len(args) != 2:
+        raise FilterError("s_intersects needs a property and a geometry")
+    if not (isinstance(args[0], Mapping) and args[0].get("property") == "geometry"):
+        raise FilterError("s_intersects applies to the `geometry` property")
+    t.params.append(geojson_of(args[1]))
+    return "ST_Intersects(_geom, ST_GeomFromGeoJSON(?))"
 
 
 _HANDLERS: dict[str, Callable[[Translator, list[Any]], str]] = {
@@ -198,30 +216,27 @@ _HANDLERS: dict[str, Callable[[Translator, list[Any]], str]] = {
     "s_intersects": _s_intersects,
 }
 
-_TEXT_TERM = re.compile(
-    r"""^\s*("?)(?P<prop>[A-Za-z_][\w:.\-]*)\1\s*(?P<op><>|!=|<=|>=|=|<|>|\bLIKE\b)\s*
-        (?:'(?P<str>(?:[^']|'')*)'|(?P<num>-?\d+(?:\.\d+)?))\s*$""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
 
 def parse_text(text: str) -> dict[str, Any]:
-    """CQL2-text to CQL2-JSON for comparisons joined by AND (`a = 'x' AND b > 3`)."""
-    terms = re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE)
-    args = []
-    for term in terms:
-        match = _TEXT_TERM.match(term)
-        if not match:
-            raise FilterError(
-                f"cannot read CQL2-text term {term!r}; use <property> <op> '<value>' joined "
-                "by AND, or send CQL2-JSON"
-            )
-        value: Any = (
-            match["str"].replace("''", "'") if match["str"] is not None else float(match["num"])
-        )
-        op = match["op"].lower()
-        args.append({"op": op, "args": [{"property": match["prop"]}, value]})
-    return args[0] if len(args) == 1 else {"op": "and", "args": args}
+    """CQL2-text to CQL2-JSON with the reference parser."""
+    try:
+        return dict(cql2.parse_text(text).to_json())
+    except (cql2.ParseError, ValueError) as exc:
+        raise FilterError(f"cannot read the CQL2-text filter {text!r}: {exc}") from None
+
+
+def _depth(node: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of a JSON value, counting only up to `limit` + 1 (no recursion)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        children = value.values() if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping | list):
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def to_sql(
@@ -229,5 +244,12 @@ def to_sql(
 ) -> tuple[str, list[Any]]:
     """A WHERE clause and its parameters for a CQL2-JSON dict or CQL2-text string."""
     node = parse_text(expression) if isinstance(expression, str) else expression
+    if _depth(node) > MAX_DEPTH * 2:  # an operation is two JSON levels (op, args)
+        raise FilterError(f"the filter nests deeper than {MAX_DEPTH} operations")
     translator = Translator(columns)
-    return translator.sql(node), translator.params
+    try:
+        return translator.sql(node), translator.params
+    except (IndexError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, FilterError):
+            raise
+        raise FilterError(f"the filter is not valid CQL2: {exc!r}") from None

@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import stac_geoparquet.arrow
 
+from lake.duck import load_extension
 from lake.registry import Publication
 from lake.storage import Storage
 from stac.build import API_DIR, COLLECTIONS_FILE, ITEMS_FILE, JSON_PROPERTIES
-from stac.cql2 import Column, FilterError, to_sql
+from stac.cql2 import Column, FilterError, geojson_of, to_sql
 from stac.publish import STATE_PATH
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class SearchIndex:
             pq.read_table(io.BytesIO(data)) if data else pa.table({"id": pa.array([], pa.string())})
         )
         con = duckdb.connect()
+        load_extension(con, "spatial")  # exact `intersects` on item geometries
         names = set(table.column_names)
         self._table = table
         if "bbox" not in names:  # an empty catalog
@@ -110,7 +112,8 @@ class SearchIndex:
                 "CREATE TABLE items AS SELECT 0::BIGINT AS _row, ''::VARCHAR AS id, "
                 "''::VARCHAR AS collection, 0.0 AS _xmin, 0.0 AS _ymin, 0.0 AS _xmax, "
                 "0.0 AS _ymax, NULL::TIMESTAMPTZ AS _t0, NULL::TIMESTAMPTZ AS _t1, "
-                "''::VARCHAR AS _text, []::VARCHAR[] AS _names, []::VARCHAR[] AS _keywords "
+                "''::VARCHAR AS _text, []::VARCHAR[] AS _names, []::VARCHAR[] AS _keywords, "
+                "NULL::GEOMETRY AS _geom "
                 "WHERE false"
             )
         else:
@@ -154,7 +157,8 @@ class SearchIndex:
                             {col("cf:parameter", "[]")}, x -> x.name), ' '))) AS _text,
                     coalesce(list_transform({col("cf:parameter", "[]")}, x -> x.name),
                         []::VARCHAR[]) AS _names,
-                    coalesce({col("keywords", "[]::VARCHAR[]")}, []::VARCHAR[]) AS _keywords
+                    coalesce({col("keywords", "[]::VARCHAR[]")}, []::VARCHAR[]) AS _keywords,
+                    geometry::GEOMETRY AS _geom
                     {extra}
                 FROM raw"""
             )
@@ -201,6 +205,7 @@ class SearchIndex:
         collections: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         bbox: Sequence[float] | None = None,
+        intersects: Mapping[str, Any] | None = None,
         interval: tuple[datetime | None, datetime | None] | None = None,
         q: Sequence[str] | str | None = None,
         filter: Mapping[str, Any] | str | None = None,
@@ -222,6 +227,9 @@ class SearchIndex:
                 box = [box[0], box[1], box[3], box[4]]
             where.append("_xmax >= ? AND _ymax >= ? AND _xmin <= ? AND _ymin <= ?")
             params += box
+        if intersects:
+            where.append("ST_Intersects(_geom, ST_GeomFromGeoJSON(?))")
+            params.append(geojson_of(intersects))
         if interval:
             start, end = interval
             if start is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pystac
 from pystac.extensions.datacube import DatacubeExtension
+from pystac.extensions.xarray_assets import XarrayAssetsExtension
 
 from lake.registry import Stream
 from lake.storage import Storage
@@ -22,7 +23,9 @@ from stac.assets import (
     ZARR,
     add_table_asset,
     asset,
+    measured,
     observation_columns,
+    opendap_asset,
     server_asset,
 )
 from stac.describe import (
@@ -36,6 +39,8 @@ from stac.describe import (
     utc,
 )
 from stac.extents import GridExtent, LayerExtent, StationExtent
+
+XARRAY_EXTENSION = XarrayAssetsExtension.get_schema_uri()
 
 
 def station_item_id(station_id: str) -> str:
@@ -117,12 +122,18 @@ def station_item(stream: Stream, st: StationExtent, storage: Storage) -> pystac.
         ),
         extra_fields={
             "coastlake:filter": {"dataset_id": stream.id, "station_id": st.station_id},
+            **measured(params),
         },
     )
     add_table_asset(item, "observations", observations, observation_columns())
     item.add_asset(
         "csv",
-        server_asset(f"/erddap/tabledap/{stream.id}.csv", "text/csv", "ERDDAP-style tabledap CSV"),
+        server_asset(
+            f"/erddap/tabledap/{stream.id}.csv",
+            "text/csv",
+            "ERDDAP-style tabledap CSV",
+            extra_fields=measured(params),
+        ),
     )
     return item
 
@@ -158,10 +169,14 @@ def grid_item(stream: Stream, grid: GridExtent) -> pystac.Item:
             ZARR,
             "Icechunk repository of Zarr v3 (branch main)",
             extra_fields={
-                "coastlake:open": "icechunk.Repository.open(...).readonly_session('main').store"
+                "coastlake:open": "icechunk.Repository.open(...).readonly_session('main').store",
+                **measured(grid.parameters),
             },
         ),
     )
+    if grid.item_id == grid.dataset_id:  # OPeNDAP serves the best estimate, not each run
+        item.add_asset("opendap", opendap_asset(grid.dataset_id, grid.parameters))
+        item.stac_extensions.append(XARRAY_EXTENSION)
     item.add_asset(
         "tiles",
         server_asset(

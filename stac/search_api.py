@@ -37,6 +37,7 @@ from lake.deps import LakeDeps
 from lake.errors import RequestError
 from lake.storage import Storage
 from stac.cql2 import FilterError
+from stac.describe import public_url
 from stac.index import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -74,14 +75,79 @@ def _filter(expr: Any, lang: str | None) -> Any:
 
 
 def _bbox(value: Any) -> list[float] | None:
+    """A bbox of 4 (or 6) numbers, south below north; west may exceed east (antimeridian)."""
     if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            box = [float(v) for v in value.strip("[]").split(",")]
+        else:
+            box = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise RequestError(f"bbox {value!r} is not four numbers") from None
+    if len(box) not in (4, 6):
+        raise RequestError(f"bbox {value!r} needs 4 numbers (or 6 with heights)")
+    south, north = (box[1], box[3]) if len(box) == 4 else (box[1], box[4])
+    if not -90 <= south <= north <= 90:
+        raise RequestError(f"bbox {value!r}: south must be <= north, both within -90..90")
+    return box
+
+
+def _intersects(value: Any) -> dict[str, Any] | None:
+    """A GeoJSON geometry (GET sends it as JSON text)."""
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
-            return [float(v) for v in value.strip("[]").split(",")]
+            value = json.loads(value)
         except ValueError:
-            raise RequestError(f"bbox {value!r} is not four numbers") from None
-    return [float(v) for v in value]
+            raise RequestError("intersects is not GeoJSON") from None
+    if not (isinstance(value, dict) and ("coordinates" in value or "geometries" in value)):
+        raise RequestError("intersects must be a GeoJSON geometry")
+    return value
+
+
+def _drop_nulls(value: Any) -> Any:
+    """Absent fields stay absent: the items file has a column for every field any item has,
+    so a field one item lacks reads back as null."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _server_root(request: Request) -> str:
+    """The server's public address (the STAC API is mounted under it at PREFIX)."""
+    return _base(request).removesuffix(PREFIX)
+
+
+def _client_assets(assets: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Assets whose hrefs a client machine can follow: links to the server are rebased on
+    the address the request reached (the catalog was built with LAKE_PUBLIC_URL, maybe
+    unset), and paths on the server's own disk (a lake in a local folder) are left out."""
+    built_for, root = public_url(), _server_root(request)
+    out = {}
+    for key, value in assets.items():
+        href = str(value.get("href", ""))
+        if href.startswith(built_for + "/"):
+            value = {**value, "href": root + href[len(built_for) :]}
+        elif href.startswith(("/", "file:")):
+            continue
+        out[key] = value
+    return out
+
+
+def _matches(collection: dict[str, Any], words: list[str]) -> bool:
+    text = " ".join(
+        [
+            collection.get("id", ""),
+            collection.get("title") or "",
+            collection.get("description") or "",
+            *(collection.get("keywords") or []),
+        ]
+    ).lower()
+    return any(w in text for w in words)
 
 
 @attr.s
@@ -100,13 +166,17 @@ class LakeFilters(BaseFiltersClient):
         props["cf:standard_name"]["description"] = (
             "CF standard names the item measures; `cf:standard_name = 'x'` means it measures x"
         )
+        request: Request | None = kwargs.get("request")
+        base = _base(request) if request is not None else PREFIX
+        where = f"/collections/{collection_id}" if collection_id else ""
         return {
             "$schema": "https://json-schema.org/draft/2019-09/schema",
-            "$id": "coastlake-queryables",
+            "$id": f"{base}{where}/queryables",
             "type": "object",
             "title": "Queryables of the coastlake catalog",
             "properties": props,
-            "additionalProperties": False,
+            # any other property may be named; where an item lacks it, it is NULL
+            "additionalProperties": True,
         }
 
 
@@ -119,6 +189,10 @@ class LakeClient(BaseCoreClient):
     # -- links ---------------------------------------------------------------------------
     def _item(self, item: dict[str, Any], request: Request) -> dict[str, Any]:
         base = _base(request)
+        item = _drop_nulls(item)
+        props = item.setdefault("properties", {})
+        props.setdefault("datetime", None)  # STAC: null when start/end give the time
+        item["assets"] = _client_assets(item.get("assets", {}), request)
         cid = item["collection"]
         item["links"] = [
             {
@@ -134,7 +208,8 @@ class LakeClient(BaseCoreClient):
 
     def _collection(self, collection: dict[str, Any], request: Request) -> dict[str, Any]:
         base = _base(request)
-        c = json.loads(json.dumps(collection))
+        c = _drop_nulls(json.loads(json.dumps(collection)))
+        c["assets"] = _client_assets(c.get("assets", {}), request)
         cid = c["id"]
         c["links"] = [
             link
@@ -153,10 +228,28 @@ class LakeClient(BaseCoreClient):
         c["coastlake:publication"] = self.index.states().get(cid)
         return c
 
+    # -- landing -----------------------------------------------------------------------------
+    def landing_page(self, **kwargs: Any) -> Any:
+        """stac-fastapi's landing page, with the OpenAPI links of this API (mounted at
+        PREFIX, its own description is at /api, not the server's /openapi.json)."""
+        page = super().landing_page(**kwargs)
+        base = _base(kwargs["request"])
+        for link in page["links"]:
+            if link["rel"] == "service-desc":
+                link["href"] = f"{base}/api"
+            elif link["rel"] == "service-doc":
+                link["href"] = f"{base}/api.html"
+        return page
+
     # -- collections -------------------------------------------------------------------------
     def all_collections(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """Published collections; `q` keeps those whose id, title, description or keywords
+        hold any of its words."""
         request: Request = kwargs["request"]
         published = self.index.published()
+        words = [w.lower() for w in request.query_params.get("q", "").replace(",", " ").split()]
+        if words:
+            published = [c for c in published if _matches(self.index.collections[c], words)]
         base = _base(request)
         return {
             "collections": [
@@ -215,6 +308,7 @@ class LakeClient(BaseCoreClient):
             "collections": kwargs.get("collections"),
             "ids": kwargs.get("ids"),
             "bbox": _bbox(kwargs.get("bbox")),
+            "intersects": _intersects(kwargs.get("intersects")),
             "datetime": kwargs.get("datetime"),
             "q": kwargs.get("q"),
             "filter": _filter(
@@ -232,6 +326,7 @@ class LakeClient(BaseCoreClient):
             "collections": body.get("collections"),
             "ids": body.get("ids"),
             "bbox": _bbox(body.get("bbox")),
+            "intersects": _intersects(body.get("intersects")),
             "datetime": body.get("datetime"),
             "q": body.get("q"),
             "filter": _filter(body.get("filter"), body.get("filter-lang")),
@@ -245,11 +340,14 @@ class LakeClient(BaseCoreClient):
     ) -> dict[str, Any]:
         limit = min(int(args.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
         offset = int(args.get("offset") or 0)
+        if args.get("bbox") and args.get("intersects"):
+            raise RequestError("bbox and intersects are mutually exclusive; send one")
         try:
             page = self.index.search(
                 collections=args.get("collections"),
                 ids=args.get("ids"),
                 bbox=args.get("bbox"),
+                intersects=args.get("intersects"),
                 interval=_interval(args.get("datetime")),
                 q=args.get("q"),
                 filter=args.get("filter"),
@@ -261,7 +359,8 @@ class LakeClient(BaseCoreClient):
             raise RequestError(str(exc)) from None
         features = [self._item(i, request) for i in page.items]
         links: list[dict[str, Any]] = [
-            {"rel": "root", "href": f"{_base(request)}/", "type": "application/json"}
+            {"rel": "root", "href": f"{_base(request)}/", "type": "application/json"},
+            {"rel": "self", "href": str(request.url), "type": "application/geo+json"},
         ]
         if offset + len(features) < page.matched:
             if request.method == "POST":

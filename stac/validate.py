@@ -4,8 +4,9 @@ stac-validator fetches the STAC JSON schemas from the web; this machine (and a u
 air-gapped deployment) has no web. pystac ships the official STAC 1.1.0 core and GeoJSON
 schemas, so we map their URLs to those files and validate each object against the core
 schemas. Extension schemas (datacube, table, xarray-assets, cf, scientific) are not shipped
-by any installed package, so offline we check core only; with network access
-`stac-validator validate <file>` checks the extensions too.
+by any installed package: given a folder of them (`<name>-v<version>.json`, as published
+at stac-extensions.github.io), `schema_map(extensions)` maps those too, and PROJJSON (which
+datacube refers to) to the copy pyproj ships.
 """
 
 from __future__ import annotations
@@ -31,8 +32,23 @@ _ITEM_PARTS = (
 )
 
 
-def schema_map() -> dict[str, str]:
-    """Remote STAC 1.1.0 schema URL -> the copy pystac ships (plus the JSON Schema draft 7)."""
+def extension_map(folder: str | Path) -> dict[str, str]:
+    """Extension schema URL -> local file, for every `<name>-v<version>.json` in `folder`."""
+    out: dict[str, str] = {}
+    for path in sorted(Path(folder).glob("*-v*.json")):
+        name, _, version = path.stem.rpartition("-v")
+        out[f"https://stac-extensions.github.io/{name}/v{version}/schema.json"] = str(path)
+    import pyproj
+
+    projjson = Path(pyproj.datadir.get_data_dir()) / "projjson.schema.json"
+    if projjson.exists():  # datacube's reference_system may be PROJJSON (v0.4 is a subset)
+        out["https://proj.org/schemas/v0.4/projjson.schema.json"] = str(projjson)
+    return out
+
+
+def schema_map(extensions: str | Path | None = None) -> dict[str, str]:
+    """Remote STAC 1.1.0 schema URL -> the copy pystac ships (plus the JSON Schema draft 7),
+    and the extension schemas in the folder `extensions` when given."""
     base = Path(str(resources.files("pystac.validation") / "jsonschemas"))
     out = {
         f"{_STAC}/{name}-spec/json-schema/{name}.json": str(
@@ -56,6 +72,8 @@ def schema_map() -> dict[str, str]:
     )
     draft7 = resources.files("jsonschema_specifications") / "schemas" / "draft7" / "metaschema.json"
     out["http://json-schema.org/draft-07/schema"] = str(draft7)
+    if extensions is not None:
+        out.update(extension_map(extensions))
     return out
 
 

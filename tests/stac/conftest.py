@@ -121,17 +121,17 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def stac_server(sample_lake: SampleLake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn on 127.0.0.1: an app with the STAC API mounted at /stac, as the server mounts
-    it; yields the API's URL."""
+    it, and the map services its grid assets point at; yields the API's URL."""
     port = _free_port()
     app_dir = tmp_path_factory.mktemp("app")
     (app_dir / "stac_test_app.py").write_text(
         "import os\n"
         "from lake.settings import Settings\nfrom lake.storage import Storage\n"
         "from fastapi import FastAPI\n"
-        "import stac.search_api\n"
+        "import stac.search_api\nimport tiles.app\n"
         "from coastlake.server.app import create_app\n"
         "storage = Storage.from_settings(Settings(root=os.environ['STAC_TEST_ROOT']))\n"
-        "app = create_app(storage, parts=(stac.search_api.install,))\n"
+        "app = create_app(storage, parts=(stac.search_api.install, tiles.app.install))\n"
     )
     env = {
         **os.environ,

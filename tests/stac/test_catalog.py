@@ -141,8 +141,11 @@ def test_grid_is_a_datacube_with_open_hints(sample_lake: SampleLake) -> None:
     assert item.common_metadata.start_datetime is not None
     assert item.common_metadata.start_datetime.date().isoformat() == "2016-06-01"
     zarr = col.assets["zarr"]
-    assert zarr.extra_fields["xarray:open_kwargs"]["engine"] == "zarr"
+    assert "xarray:open_kwargs" not in zarr.extra_fields  # Icechunk: no plain-Zarr keywords
     assert Path(zarr.href).is_dir()
+    opendap = col.assets["opendap"]
+    assert opendap.href.endswith(f"/grids/datasets/{GRID}/opendap")
+    assert opendap.extra_fields["xarray:open_kwargs"] == {"engine": "netcdf4"}
     assert any("datacube" in e for e in col.stac_extensions)
     assert col.extra_fields["coastlake:provider_metadata"]["title"] == ds.attrs["title"]
     assert col.license == "other" and "public domain" in col.extra_fields["coastlake:license_text"]
