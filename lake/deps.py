@@ -21,30 +21,19 @@ import duckdb
 import pyarrow as pa
 
 from lake.errors import LakeError, RequestError
+from lake.names import DATASET_ID, check_dataset_id
 from lake.reader import Lake
 from lake.registry import Registry, Stream, load_registry
 from lake.settings import Settings
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
+__all__ = ["DATASET_ID", "LakeDeps", "check_dataset_id", "check_station_id"]
 T = TypeVar("T")
 
-#: Dataset ids as the registry allows them; anything else (slashes, dots, `..`) is refused
-#: before it can reach a path or a query.
-DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,127}$")
 #: Station ids: IOOS URNs and plain codes; no slashes, no `..`.
 STATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_\-.]{0,255}$")
 RAW_ID = re.compile(r"^[0-9a-f]{64}$")
-
-
-def check_dataset_id(dataset_id: str) -> str:
-    """Return `dataset_id` if it is a well-formed id; raise RequestError naming it otherwise."""
-    if not DATASET_ID.match(dataset_id):
-        raise RequestError(
-            f"dataset id {dataset_id[:80]!r} is not valid: use lower-case letters, digits,"
-            " '-' and '_' only"
-        )
-    return dataset_id
 
 
 def check_station_id(station_id: str) -> str:

@@ -37,6 +37,7 @@ from lake.grid_layout import (
     extent_text,
     write_zarr,
 )
+from lake.names import check_dataset_id
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class GridStore:
 
     def __init__(self, storage: Storage, dataset_id: str) -> None:
         self.storage = storage
-        self.dataset_id = dataset_id
+        self.dataset_id = check_dataset_id(dataset_id)
         self.url = grid_url(storage, dataset_id)
         self._repo: icechunk.Repository | None = None
 
@@ -145,7 +146,7 @@ class GridStore:
         if self._repo is not None:
             return self._repo
         if not create and self._absent_locally():
-            raise NotFound(f"no grid {self.dataset_id!r} in the lake (looked in {self.url})")
+            raise NotFound(f"no grid {self.dataset_id!r} in the lake")
         ic_storage = icechunk_storage(self.storage, self.dataset_id)
         try:
             if icechunk.Repository.exists(ic_storage):
@@ -153,7 +154,7 @@ class GridStore:
             elif create:
                 self._repo = icechunk.Repository.create(ic_storage)
             else:
-                raise NotFound(f"no grid {self.dataset_id!r} in the lake (looked in {self.url})")
+                raise NotFound(f"no grid {self.dataset_id!r} in the lake")
         except NotFound:
             raise
         except Exception as exc:
@@ -183,7 +184,7 @@ class GridStore:
                 session.store, group=group, consolidated=False, decode_coords="all", chunks={}
             )
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
-            raise NotFound(f"grid {self.dataset_id}: no group {group!r} in {self.url}") from exc
+            raise NotFound(f"grid {self.dataset_id}: no group {group!r}") from exc
         with _CACHE_LOCK:
             if len(_OPEN_CACHE) > 64:
                 _OPEN_CACHE.clear()

@@ -67,9 +67,6 @@ class Settings(BaseSettings):
     max_requests_per_client: int = Field(
         default=6, description="Data and map requests one client address may have open."
     )
-    max_image_pixels: int = Field(
-        default=4096 * 4096, description="Most pixels of one map image (tiles, WMS, previews)."
-    )
     fetch_max_bytes: int = Field(
         default=512 * 2**20,
         description="Most bytes one harvested response may have once decompressed; a stream's "

@@ -16,7 +16,7 @@ from typing import Any
 
 import fsspec
 
-from lake.errors import StorageError
+from lake.errors import RequestError, StorageError
 from lake.settings import Settings, get_settings
 
 
@@ -40,7 +40,10 @@ class Storage:
         return self.root.startswith("s3://")
 
     def url(self, *parts: str) -> str:
-        """Full URL (or absolute local path) of a location under the lake root."""
+        """Full URL (or absolute local path) of a location under the lake root; a part that
+        would climb out of it (a `..` segment) is refused."""
+        if any(".." in p.replace("\\", "/").split("/") for p in parts if p):
+            raise RequestError(f"{'/'.join(parts)[:120]!r}: a name may not contain '..'")
         return "/".join([self.root, *[p.strip("/") for p in parts if p]])
 
     @cached_property

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from titiler.core.factory import ColorMapFactory
 from titiler.xarray.factory import TilerFactory
 
 from lake.deps import LakeDeps
 from lake.storage import Storage
+from tiles.bounds import check_raster_request
 from tiles.dap import mount_dap
 from tiles.deps import make_colormap_dependency, make_path_dependency, make_render_dependency
 from tiles.features import features_router
@@ -44,9 +45,12 @@ def install(app: FastAPI, deps: LakeDeps) -> None:
     storage = deps.storage
     app.include_router(preview_router(storage), prefix="/tiles", tags=["Grids"])
     app.include_router(ColorMapFactory().router, prefix="/tiles", tags=["Grids"])
-    app.include_router(wmts_router(storage), prefix="/tiles", tags=["Tiles"])
+    checked = [Depends(check_raster_request)]  # bounds, sizes, tile indices first
+    app.include_router(wmts_router(storage), prefix="/tiles", tags=["Tiles"], dependencies=checked)
     factory = tiler_router(storage)
-    app.include_router(factory.router, prefix="/tiles/{dataset_id}", tags=["Tiles"])
+    app.include_router(
+        factory.router, prefix="/tiles/{dataset_id}", tags=["Tiles"], dependencies=checked
+    )
     app.include_router(wms_router(storage), prefix="/wms", tags=["WMS"])
     app.include_router(features_router(storage), prefix="/features", tags=["Features"])
     mount_dap(app, storage)

@@ -8,8 +8,10 @@ from rasterio.crs import CRS
 from rio_tiler.colormap import cmap as default_cmap
 from rio_tiler.errors import TileOutsideBounds
 
+from lake.errors import NotFound
 from lake.grids import GridStore
 from lake.storage import Storage
+from tiles.bounds import check_bbox, check_image_size
 from tiles.reader import make_reader
 from tiles.styles import Style, style_for
 
@@ -33,6 +35,8 @@ class MapRequest:
 
 def resolve_style(storage: Storage, req: MapRequest) -> Style:
     ds = GridStore(storage, req.dataset_id).open()
+    if req.variable not in ds.data_vars:
+        raise NotFound(f"grid {req.dataset_id} has no variable {req.variable!r}")
     base = style_for(ds[req.variable])
     return Style(
         req.colormap or base.colormap,
@@ -56,6 +60,9 @@ def _selectors(storage: Storage, req: MapRequest) -> list[str]:
 
 def render_map(storage: Storage, req: MapRequest) -> bytes:
     """The PNG: values rescaled to the style's range and coloured; no-data transparent."""
+    check_image_size(req.width, req.height)
+    if req.bbox is not None:  # checked before rasterio reprojects it
+        check_bbox(req.bbox, req.crs)
     style = resolve_style(storage, req)
     reader_cls = make_reader(storage)
     crs = CRS.from_user_input(req.crs)

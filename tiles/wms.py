@@ -9,6 +9,7 @@ is `minlat,minlon,maxlat,maxlon`; CRS:84 and EPSG:3857 are x/y as usual.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -17,15 +18,20 @@ import pandas as pd
 import xarray as xr
 from fastapi import APIRouter, Request, Response
 
-from lake.errors import NotFound
+from lake.errors import NotFound, RequestError
 from lake.grids import GridInfo, GridStore, GridVariable, list_grids
+from lake.names import check_dataset_id
 from lake.storage import Storage
+from lake.times import parse_time
+from tiles.bounds import MAX_IMAGE_SIDE, check_bbox, check_image_size, check_number
 from tiles.render import MapRequest, render_map
 from tiles.styles import Style, style_for
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_CRS = ("EPSG:4326", "CRS:84", "EPSG:3857")
+#: A layer's variable name: a NetCDF/Zarr variable, nothing that could be a path.
+VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 XML = "text/xml"
 
 
@@ -208,7 +214,7 @@ def _document_130(base_url: str, grids: list[GridInfo], layers: str) -> str:
         "<Service><Name>WMS</Name><Title>coastlake grids</Title>"
         "<Abstract>Gridded ocean data of the lake: models, satellites, HF radar</Abstract>"
         f'<OnlineResource xlink:type="simple" xlink:href={quoteattr(base_url + "?")}/>'
-        "<MaxWidth>4096</MaxWidth><MaxHeight>4096</MaxHeight></Service>"
+        f"<MaxWidth>{MAX_IMAGE_SIDE}</MaxWidth><MaxHeight>{MAX_IMAGE_SIDE}</MaxHeight></Service>"
         "<Capability><Request>"
         f"<GetCapabilities><Format>text/xml</Format>{op}</GetCapabilities>"
         f"<GetMap><Format>image/png</Format>{op}</GetMap>"
@@ -268,45 +274,57 @@ def _legend_href(base_url: str, style: object) -> str:
 
 
 def parse_getmap(params: dict[str, str]) -> MapRequest:
-    """A GetMap request from its (case-insensitive) parameters; WmsError if malformed."""
+    """A GetMap request from its (case-insensitive) parameters; WmsError if malformed.
+
+    Every value is checked here, before any reprojection: the layer's dataset id by the
+    lake's one name check, the box finite and inside the CRS, the size within the cap, the
+    time a time and the elevation a number."""
     layers = params.get("layers", "")
     if not layers or ":" not in layers.split(",")[0]:
         raise WmsError(
-            f"LAYERS must name one layer as dataset:variable, got {layers!r}", "LayerNotDefined"
+            f"LAYERS must name one layer as dataset:variable, got {layers[:80]!r}",
+            "LayerNotDefined",
         )
     dataset_id, variable = layers.split(",")[0].split(":", 1)
+    try:
+        check_dataset_id(dataset_id)
+    except RequestError as exc:
+        raise WmsError(f"LAYERS: {exc}", "LayerNotDefined") from None
+    if not VARIABLE.match(variable):
+        raise WmsError(f"LAYERS: variable {variable[:80]!r} is not a valid name", "LayerNotDefined")
     version = params.get("version", "1.3.0")
     crs = (params.get("crs") or params.get("srs") or "").upper()
     if crs not in SUPPORTED_CRS:
-        raise WmsError(f"CRS {crs!r} not supported; use one of {SUPPORTED_CRS}", "InvalidCRS")
+        raise WmsError(f"CRS {crs[:40]!r} not supported; use one of {SUPPORTED_CRS}", "InvalidCRS")
     try:
-        bbox = [float(x) for x in params.get("bbox", "").split(",")]
-        width = int(params.get("width", "0"))
-        height = int(params.get("height", "0"))
-    except ValueError:
-        raise WmsError("BBOX, WIDTH and HEIGHT must be numbers") from None
-    if len(bbox) != 4 or not (0 < width <= 4096 and 0 < height <= 4096):
-        raise WmsError("BBOX needs 4 numbers; WIDTH and HEIGHT 1..4096")
-    if crs == "EPSG:4326" and version.startswith("1.3"):
-        bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]  # lat/lon axis order of 1.3.0
-    if crs in ("EPSG:4326", "CRS:84") and not (-90 <= bbox[1] <= bbox[3] <= 90):
-        raise WmsError(
-            f"BBOX latitudes {bbox[1]:g}..{bbox[3]:g} outside −90..90 "
-            "(WMS 1.3.0 EPSG:4326 is minlat,minlon,maxlat,maxlon)"
-        )
+        raw = params.get("bbox", "").split(",")
+        if len(raw) != 4:
+            raise RequestError(f"BBOX needs 4 numbers, got {len(raw)}")
+        bbox = [check_number(x, "BBOX value") for x in raw]
+        width, height = check_image_size(params.get("width", "0"), params.get("height", "0"))
+        if crs == "EPSG:4326" and version.startswith("1.3"):
+            bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]  # lat/lon axis order of 1.3.0
+        box = check_bbox(bbox, crs)
+        elevation = params.get("elevation")
+        depth = check_number(elevation, "ELEVATION") if elevation else None
+        time = params.get("time") or None
+        if time:
+            parse_time(time, "TIME")
+    except RequestError as exc:
+        hint = " (WMS 1.3.0 EPSG:4326 is minlat,minlon,maxlat,maxlon)" if crs == "EPSG:4326" else ""
+        raise WmsError(f"{exc}{hint}") from None
     fmt = params.get("format", "image/png").lower()
     if fmt not in ("image/png", "png"):
-        raise WmsError(f"FORMAT {fmt!r} not offered; use image/png", "InvalidFormat")
-    elevation = params.get("elevation")
+        raise WmsError(f"FORMAT {fmt[:40]!r} not offered; use image/png", "InvalidFormat")
     return MapRequest(
         dataset_id=dataset_id,
         variable=variable,
-        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
+        bbox=box,
         crs="EPSG:4326" if crs == "CRS:84" else crs,
         width=width,
         height=height,
-        time=params.get("time") or None,
-        elevation=float(elevation) if elevation else None,
+        time=time,
+        elevation=depth,
         colormap=params.get("colormap") or None,
     )
 
@@ -329,6 +347,8 @@ def wms_router(storage: Storage) -> APIRouter:
                     png = render_map(storage, map_request)
                 except NotFound as exc:
                     raise WmsError(str(exc), "LayerNotDefined") from None
+                except RequestError as exc:
+                    raise WmsError(str(exc)) from None
                 except KeyError as exc:
                     raise WmsError(f"no such variable or time: {exc}", "LayerNotDefined") from None
                 return Response(png, media_type="image/png")

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 import stac.search_api
 import tiles.app
-from coastlake.server import admin, downloads, erddap, errors, metrics, portal, sql
+from coastlake.server import admin, downloads, erddap, errors, limits, metrics, portal, sql
 from lake.deps import LakeDeps
 from lake.settings import Settings, get_settings
 from lake.storage import Storage
@@ -32,6 +32,7 @@ ServerPart = Callable[[FastAPI, LakeDeps], None]
 
 #: Every part, in the order its routes are matched.
 PARTS: tuple[ServerPart, ...] = (
+    limits.install,
     metrics.install,
     erddap.install,
     sql.install,
@@ -42,7 +43,7 @@ PARTS: tuple[ServerPart, ...] = (
     tiles.app.install,
 )
 #: The map services alone (`lake grid serve`, and tests of the map services).
-MAP_PARTS: tuple[ServerPart, ...] = (tiles.app.install,)
+MAP_PARTS: tuple[ServerPart, ...] = (limits.install, tiles.app.install)
 
 #: The built portal (`npm run build` in portal/, run by ./bootstrap).
 PORTAL_STATIC = Path(__file__).resolve().parent / "portal_static"

@@ -18,7 +18,6 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, FastAPI, Response
 
-from coastlake.server.erddap.query import parse_time
 from coastlake.server.formats import MEDIA_TYPES, offered
 from lake.deps import RAW_ID, LakeDeps, check_dataset_id, check_station_id
 from lake.errors import NotFound, RequestError
@@ -27,6 +26,7 @@ from lake.layers import read_layer, to_geojson, to_shapefile_zip
 from lake.netcdf import acdd_attrs, dataset_to_netcdf_bytes, grid_dataset
 from lake.raw import RawZone
 from lake.station_files import station_dataset
+from lake.times import parse_time
 
 log = logging.getLogger(__name__)
 

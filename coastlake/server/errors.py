@@ -60,11 +60,30 @@ def error_body(request: Request, status: int, message: str) -> Response:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
+def public_message(message: str, hidden: tuple[str, ...]) -> str:
+    """`message` without the server's own locations (the lake root, the registry's folder,
+    temp folders): a client learns what was wrong, not where the lake lives."""
+    for place in hidden:
+        if place and len(place) > 1:
+            message = message.replace(place, "<lake>")
+    return message
+
+
+def _hidden_places(request: Request) -> tuple[str, ...]:
+    ctx = getattr(request.app.state, "ctx", None)
+    settings = getattr(ctx, "settings", None)
+    if settings is None:
+        return ()
+    places = [str(settings.root).rstrip("/"), str(settings.registry).rsplit("/", 1)[0]]
+    # Longest first, so a root inside the registry's folder is replaced whole.
+    return tuple(sorted((p for p in places if p), key=len, reverse=True))
+
+
 async def _mapped_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_body(request, status, str(exc))
+    return error_body(request, status, public_message(str(exc), _hidden_places(request)))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -92,6 +111,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     mounted = [r.app for r in app.routes if isinstance(r, Mount) and isinstance(r.app, FastAPI)]
+    for sub in mounted:  # mounted apps hide the same places as the app
+        if getattr(app.state, "ctx", None) is not None and getattr(sub.state, "ctx", None) is None:
+            sub.state.ctx = app.state.ctx
     for target in [app, *mounted]:
         for cls, _ in ERROR_STATUS:
             target.add_exception_handler(cls, _mapped_error)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -24,6 +25,9 @@ from lake.flags import FLAG_NAMES, NOT_EVALUATED
 from lake.status import StreamStatus, stream_status
 
 log = logging.getLogger("coastlake.server.app.access")
+
+#: Methods counted by name; any other (an invented one) is counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 class LakeCollector(Collector):
@@ -100,6 +104,7 @@ def install(app: FastAPI, ctx: LakeDeps) -> None:
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     )
     registry.register(LakeCollector(ctx))
+    families: set[str] = set()  # first path segments of the app's routes, filled lazily
 
     @app.middleware("http")
     async def measure(
@@ -107,6 +112,8 @@ def install(app: FastAPI, ctx: LakeDeps) -> None:
     ) -> Response:
         started = time.perf_counter()
         status = 500
+        if not families:
+            families.update(_first_segments(request.app))
         try:
             response = await call_next(request)
             status = response.status_code
@@ -114,8 +121,9 @@ def install(app: FastAPI, ctx: LakeDeps) -> None:
         finally:
             elapsed = time.perf_counter() - started
             route = request.scope.get("route")
-            name = getattr(route, "path", None) or _route_family(request.url.path)
-            requests.labels(request.method, name, str(status)).inc()
+            name = getattr(route, "path", None) or _route_family(request.url.path, families)
+            method = request.method if request.method in HTTP_METHODS else "other"
+            requests.labels(method, name, str(status)).inc()
             latency.labels(name).observe(elapsed)
             log.info(
                 "%s %s %d %.1f ms",
@@ -128,10 +136,17 @@ def install(app: FastAPI, ctx: LakeDeps) -> None:
     api = APIRouter(tags=["operations"])
 
     @api.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        """Alive and able to read the lake."""
-        ctx.sql("SELECT count(*) FROM (SELECT 1 FROM observations_all LIMIT 1)")
-        return {"status": "ok", "root": ctx.storage.root}
+    def healthz() -> Response:
+        """Alive and able to read the lake's storage (a listing, never a query, so it answers
+        while heavy requests are busy; the lake's location is not told)."""
+        try:
+            ctx.storage.fs.ls(ctx.storage.root)
+        except FileNotFoundError:
+            pass  # a lake not harvested yet is still a healthy server
+        except OSError as exc:
+            log.error("healthz: storage unreadable: %s", exc)
+            return JSONResponse({"status": "storage unreadable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @api.get("/metrics")
     def metrics() -> Response:
@@ -208,7 +223,21 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def _route_family(path: str) -> str:
-    """A low-cardinality label for paths no route matched (404s, static files)."""
+def _route_family(path: str, families: set[str]) -> str:
+    """A low-cardinality label for paths no route matched (404s, static files): the first
+    segment when some route of the app starts with it, else "other" (invented paths must not
+    add series)."""
     parts = [p for p in path.split("/") if p]
-    return "/" + parts[0] if parts else "/"
+    if not parts:
+        return "/"
+    return "/" + parts[0] if parts[0] in families else "other"
+
+
+def _first_segments(app: FastAPI) -> set[str]:
+    """The first path segment of every route and mount of `app`."""
+    out = set()
+    for route in app.routes:
+        segment = str(getattr(route, "path", "")).strip("/").split("/", 1)[0]
+        if segment and not segment.startswith("{"):
+            out.add(segment)
+    return out

@@ -15,12 +15,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from coastlake.server.erddap.datasets import DatasetSummary, find_dataset, list_datasets
-from coastlake.server.erddap.query import parse_time
 from coastlake.server.metrics import qc_summary
 from lake.deps import LakeDeps, check_dataset_id, check_station_id
 from lake.errors import NotFound, RequestError
 from lake.grids import list_grids, open_grid
 from lake.layers import list_layers
+from lake.times import parse_time
 from qc.status import StationState
 from qc.status import station_states as qc_station_states
 

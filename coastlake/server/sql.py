@@ -3,8 +3,11 @@
 The sandbox is a DuckDB connection that never loads the delta extension: the tables reach it as
 registered Arrow datasets (delta-rs opens the files, not DuckDB), and then external access is
 switched off and the configuration locked. So user SQL cannot read_csv, read_parquet,
-delta_scan, ATTACH, INSTALL, LOAD or COPY, and cannot switch that back on. Each request runs
-on its own cursor with a timer that interrupts it, and the result is cut at a row limit.
+delta_scan, ATTACH, INSTALL, LOAD or COPY, and cannot switch that back on. DuckDB still lets
+a locked connection read its own spill directory, so spill goes to a private folder with a
+size cap and the statement's table functions and file names are checked before it runs.
+Each request runs on its own cursor with one deadline for the query and the encoding, and
+the result is cut at a row limit and refused above a byte limit.
 """
 
 from __future__ import annotations
@@ -12,13 +15,19 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
+import re
+import shutil
+import tempfile
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -37,6 +46,21 @@ log = logging.getLogger(__name__)
 
 SQL_FORMATS = offered("json", "csv", "parquet", "arrow")
 MAX_QUERY_CHARS = 20_000
+#: Table functions a query may call: generators and the catalog of what the views hold;
+#: nothing that reads a file or tells the server's settings (paths among them).
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "duckdb_databases",
+        "duckdb_views",
+        "duckdb_tables",
+        "duckdb_columns",
+        "duckdb_functions",
+        "duckdb_types",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +72,10 @@ class SqlLimits:
     timeout_s: float = 10.0
     memory_limit: str = "2GB"
     threads: int = 2
+    #: Bytes of one encoded answer; a bigger result is refused (413), not sent.
+    max_bytes: int = 64 * 2**20
+    #: Disk DuckDB may spill to, over all queries at once.
+    temp_limit: str = "1GB"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlLimits:
@@ -58,6 +86,8 @@ class SqlLimits:
             timeout_s=settings.sql_timeout_s,
             memory_limit=settings.sql_memory_limit,
             threads=settings.sql_threads,
+            max_bytes=settings.sql_max_bytes,
+            temp_limit=settings.sql_temp_limit,
         )
 
     def as_settings(self) -> dict[str, Any]:
@@ -82,10 +112,15 @@ class SqlSandbox:
         self._sources: dict[str, Any] = {}
         self._versions: tuple[int | None, ...] = ()
         self._base = duckdb.connect(":memory:")
+        # Spill of this sandbox only, removed with it; never the system's shared temp folder.
+        self.spill_dir = tempfile.mkdtemp(prefix="coastlake-sql-spill-")
+        weakref.finalize(self, shutil.rmtree, self.spill_dir, True)
         for setting in (
             "SET python_enable_replacements = false",
-            f"SET memory_limit = '{self.limits.memory_limit}'",
+            f"SET memory_limit = '{_size(self.limits.memory_limit)}'",
             f"SET threads = {int(self.limits.threads)}",
+            f"SET temp_directory = '{self.spill_dir}'",
+            f"SET max_temp_directory_size = '{_size(self.limits.temp_limit)}'",
             "SET autoinstall_known_extensions = false",
             "SET autoload_known_extensions = false",
             "SET enable_external_access = false",
@@ -138,6 +173,7 @@ class SqlSandbox:
     def run(self, query: str, limit: int | None = None) -> tuple[pa.Table, bool]:
         """Run one SELECT; returns (rows up to the limit, whether more rows were cut off)."""
         statement = check_select(query)
+        check_sources(statement)
         rows = self.limits.default_rows if limit is None else limit
         if not 0 < rows <= self.limits.max_rows:
             raise RequestError(
@@ -148,7 +184,7 @@ class SqlSandbox:
         timer.start()
         started = time.monotonic()
         try:
-            result = cur.sql(statement).limit(rows + 1).to_arrow_table()
+            result = self._fetch_bounded(cur.sql(statement).limit(rows + 1))
         except duckdb.InterruptException:
             raise RequestError(
                 f"query stopped after the time limit of {self.limits.timeout_s:g} s", status=408
@@ -158,8 +194,9 @@ class SqlSandbox:
                 f"not allowed: this SQL endpoint reads only the lake's views ({_first_line(exc)})",
                 status=403,
             ) from None
-        except duckdb.Error as exc:
-            if time.monotonic() - started >= self.limits.timeout_s:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            # Errors met while batches stream out reach us through Arrow, not DuckDB.
+            if time.monotonic() - started >= self.limits.timeout_s or "INTERRUPT" in str(exc):
                 raise RequestError(
                     f"query stopped after the time limit of {self.limits.timeout_s:g} s",
                     status=408,
@@ -169,6 +206,76 @@ class SqlSandbox:
             timer.cancel()
             cur.close()
         return result.slice(0, rows), result.num_rows > rows
+
+    def _fetch_bounded(self, relation: duckdb.DuckDBPyRelation) -> pa.Table:
+        """The relation's rows, read batch by batch and refused (413) as soon as they hold
+        more than the byte limit, so a huge result is never held whole."""
+        reader = relation.fetch_record_batch(8192)
+        batches: list[pa.RecordBatch] = []
+        held = 0
+        for batch in reader:
+            held += batch.nbytes
+            if held > self.limits.max_bytes:
+                reader.close()
+                raise RequestError(
+                    f"the result holds more than the {self.limits.max_bytes / 2**20:,.0f} MB "
+                    "one answer may carry; select fewer columns or rows (limit=...)",
+                    status=413,
+                )
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _size(text: str) -> str:
+    """A DuckDB size such as '2GB', checked (it is pasted into a SET statement)."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", text.strip(), re.IGNORECASE):
+        raise ValueError(f"{text!r} is not a size such as 512MB or 2GB")
+    return text.strip()
+
+
+def check_sources(statement: str) -> None:
+    """Refuse a statement that reads anything but the lake's views: a table function other
+    than a generator, or a file name in FROM (DuckDB's replacement scan of a path)."""
+    with duckdb.connect(":memory:") as parser:
+        (tree,) = parser.execute("SELECT json_serialize_sql(?)", [statement]).fetchone() or ("",)
+    doc = json.loads(tree)
+    if doc.get("error"):
+        raise RequestError(f"SQL does not parse: {str(doc.get('error_message', ''))[:300]}")
+    for node in _nodes(doc):
+        kind = node.get("type")
+        if kind == "TABLE_FUNCTION":
+            name = str(node.get("function", {}).get("function_name", "")).lower()
+            if name not in ALLOWED_TABLE_FUNCTIONS:
+                raise RequestError(
+                    f"not allowed: table function {name[:60]!r}; this SQL endpoint reads only "
+                    "the lake's views (observations, observations_all, stations, latest)",
+                    status=403,
+                )
+        elif kind == "BASE_TABLE":
+            name = str(node.get("table_name", ""))
+            if (
+                re.search(r"[/\\.:~*?]", name)
+                or node.get("catalog_name")
+                or node.get("schema_name")
+            ):
+                raise RequestError(
+                    "not allowed: FROM names a file or another database; this SQL endpoint "
+                    "reads only the lake's views (observations, observations_all, stations, "
+                    "latest)",
+                    status=403,
+                )
+
+
+def _nodes(doc: Any) -> Any:
+    """Every dict in a parsed statement tree."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -199,14 +306,23 @@ def check_select(query: str) -> str:
 def encode(table: pa.Table, fmt: str, truncated: bool) -> tuple[bytes, str]:
     """The result in one of json, csv, parquet, arrow."""
     if fmt == "json":
-        rows = table.to_pylist()
+        safe = json_safe(table)
+        try:
+            rows = safe.to_pylist()
+        except (ValueError, OverflowError):
+            # A date Python cannot hold (before year 1, after 9999): Arrow writes it as text.
+            rows = json_safe(safe, temporal_as_text=True).to_pylist()
         doc = {
             "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema],
             "rows": rows,
             "row_count": len(rows),
             "truncated": truncated,
         }
-        return json.dumps(doc, default=str).encode(), SQL_FORMATS["json"]
+        try:
+            text = json.dumps(doc, default=str, allow_nan=False)
+        except ValueError:  # a NaN nested in a list or struct
+            text = json.dumps(_finite(doc), default=str, allow_nan=False)
+        return text.encode(), SQL_FORMATS["json"]
     buf = io.BytesIO()
     if fmt == "csv":
         pacsv.write_csv(table, buf)
@@ -222,6 +338,34 @@ def encode(table: pa.Table, fmt: str, truncated: bool) -> tuple[bytes, str]:
     return buf.getvalue(), SQL_FORMATS[fmt]
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinity inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_safe(table: pa.Table, *, temporal_as_text: bool = False) -> pa.Table:
+    """Columns JSON can carry: NaN and infinities as null (JSON has no such numbers); with
+    `temporal_as_text`, dates and times as ISO text, which Arrow writes for any year (Python's
+    datetime holds years 1..9999 only)."""
+    columns = []
+    for column in table.columns:
+        kind = column.type
+        if pa.types.is_floating(kind):
+            column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind))
+        elif temporal_as_text and pa.types.is_temporal(kind):
+            column = pc.cast(column, pa.string())
+        elif pa.types.is_decimal(kind):
+            column = pc.cast(column, pa.float64())
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
 def install(app: FastAPI, deps: LakeDeps) -> None:
     """GET /sql?q=...&format=json&limit=N and POST /sql {query, format, limit}, within the
     LAKE_SQL_* limits."""
@@ -233,8 +377,16 @@ def install(app: FastAPI, deps: LakeDeps) -> None:
             raise RequestError(
                 f"format {fmt[:20]!r} is not offered; use one of {', '.join(SQL_FORMATS)}"
             )
+        started = time.monotonic()
         table, truncated = sandbox.run(query, limit)
         body, media = encode(table, fmt, truncated)
+        # The deadline covers the whole answer: a result that took long to encode is not sent.
+        if time.monotonic() - started > sandbox.limits.timeout_s:
+            raise RequestError(
+                f"answer took longer than the time limit of {sandbox.limits.timeout_s:g} s "
+                "to prepare; select fewer rows or columns",
+                status=408,
+            )
         headers = {"X-Rows": str(table.num_rows), "X-Truncated": str(truncated).lower()}
         return Response(body, media_type=media, headers=headers)
 
