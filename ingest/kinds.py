@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ingest.base import Harvester
+from ingest.contribution import Contribution
 from ingest.coops import Coops
 from ingest.csv_source import TextFile
 from ingest.erddap import Erddap
@@ -19,6 +20,7 @@ HARVESTERS: dict[str, type] = {
     Nerrs.kind: Nerrs,
     TextFile.kind: TextFile,
     HtmlTable.kind: HtmlTable,
+    Contribution.kind: Contribution,
 }
 
 

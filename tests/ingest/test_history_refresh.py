@@ -38,7 +38,7 @@ def test_rule_is_checked_when_read() -> None:
     assert rule is not None and (rule.every, rule.back) == (timedelta(days=7), timedelta(days=120))
     with pytest.raises(ConfigError, match="needs 'every' and 'back'"):
         refresh_rule(ndbc_stream("https://x", refresh={"every": "7d"}))
-    with pytest.raises(ConfigError, match="source.refresh.*expected a duration"):
+    with pytest.raises(ConfigError, match=r"source\.refresh.*expected a duration"):
         refresh_rule(ndbc_stream("https://x", refresh={"every": "weekly", "back": "1d"}))
 
 
