@@ -165,7 +165,7 @@ class StoredNearby:
         self.start = min(lows) if lows else np.datetime64("NaT")
         self.end = max(highs) if highs else np.datetime64("NaT")
         rows = OBSERVATION_SCHEMA.empty_table()
-        self.near: dict[SeriesKey, pds.Dataset] = {}
+        self.near: dict[SeriesKey, pa.Table] = {}
         if lows:
             wanted = pc.field("variable").isin(sorted(variables))
             if "month" in ObservationTable(storage).delta().metadata().partition_columns:
@@ -202,10 +202,9 @@ class StoredNearby:
         if span is None:  # no stored values: nothing around the new ones
             empty = OBSERVATION_SCHEMA.empty_table()
             return Window(empty, empty, empty, False, False)
-        near = self.near.get(key)
-        if near is None:
-            near = pds.dataset(OBSERVATION_SCHEMA.empty_table())
-        found = read_window(near, key, start, end, points, cadence)
+        found = _window_of_sorted(
+            self.near.get(key, OBSERVATION_SCHEMA.empty_table()), start, end, points
+        )
         stored_outside = (not found.before_truncated and span[0] < start - self.reach) or (
             not found.after_truncated and span[1] > end + self.reach
         )
@@ -214,22 +213,39 @@ class StoredNearby:
         return found
 
 
-def _by_series(rows: pa.Table) -> dict[SeriesKey, pds.Dataset]:
-    """`rows` split by series, each a small dataset: a window is then read from its own
-    rows, not filtered out of every station's rows again for each series."""
+def _by_series(rows: pa.Table) -> dict[SeriesKey, pa.Table]:
+    """`rows` split by series, each sorted by time: a window is then two binary searches in
+    its own rows, not a filter over every station's rows again for each series."""
     if rows.num_rows == 0:
         return {}
     keys = ["dataset_id", "station_id", "variable", "z"]
     # Sorted, each series is one run of rows: zero-copy slices instead of a take per series.
     rows = rows.sort_by([*((k, "ascending") for k in keys), ("time", "ascending")])
     runs = rows.group_by(keys, use_threads=False).aggregate([("time", "count")])
-    out: dict[SeriesKey, pds.Dataset] = {}
+    out: dict[SeriesKey, pa.Table] = {}
     offset = 0
     for run in runs.to_pylist():
         key = (run["dataset_id"], run["station_id"], run["variable"], run["z"])
-        out[key] = pds.dataset(rows.slice(offset, run["time_count"]))
+        out[key] = rows.slice(offset, run["time_count"])
         offset += run["time_count"]
     return out
+
+
+def _window_of_sorted(
+    rows: pa.Table, start: np.datetime64, end: np.datetime64, points: int
+) -> Window:
+    """`read_window` over one series' rows already sorted by time: the rows in
+    [start, end] and `points` rows on each side, found by binary search."""
+    times = rows.column("time").to_numpy().astype("datetime64[us]")
+    first = int(np.searchsorted(times, start.astype("datetime64[us]"), side="left"))
+    stop = int(np.searchsorted(times, end.astype("datetime64[us]"), side="right"))
+    return Window(
+        before=rows.slice(max(0, first - points), min(first, points)),
+        between=rows.slice(first, stop - first),
+        after=rows.slice(stop, points),
+        before_truncated=first > points,
+        after_truncated=rows.num_rows - stop > points,
+    )
 
 
 def _stored_context(
