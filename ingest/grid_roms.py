@@ -15,7 +15,6 @@ import logging
 
 import numpy as np
 import xarray as xr
-from scipy.interpolate import griddata
 
 from lake.errors import ParseError
 
@@ -69,7 +68,7 @@ def regrid_roms(stream_id: str, ds: xr.Dataset, url: str = "") -> xr.Dataset:
     for t in range(east.shape[0]):
         for src, dst in ((east[t], out_e), (north[t], out_n)):
             ok = np.isfinite(src.ravel())
-            field = griddata(points[ok], src.ravel()[ok], (glon, glat), method="linear")
+            field = _griddata(points[ok], src.ravel()[ok], (glon, glat), "linear")
             dst[t] = np.where(keep, field, np.nan)
     out = _currents(ds, u_name, v_name, time, out_e, out_n, lats, lons)
     log.info(
@@ -116,13 +115,23 @@ def _regular_axes(lat2: np.ndarray, lon2: np.ndarray) -> tuple[np.ndarray, np.nd
     return lats, lons, step
 
 
+def _griddata(
+    points: np.ndarray, values: np.ndarray, at: tuple[np.ndarray, np.ndarray], method: str
+) -> np.ndarray:
+    """scipy's `griddata`, imported when first used: scipy.interpolate takes about a second
+    to import, and every harvest run would pay it though only ROMS grids need it."""
+    from scipy.interpolate import griddata
+
+    return np.asarray(griddata(points, values, at, method=method))
+
+
 def _wet_and_inside(
     points: np.ndarray, mask_rho: np.ndarray, glon: np.ndarray, glat: np.ndarray
 ) -> np.ndarray:
     """Regular-grid cells nearest to water and inside the model domain (the rest stay NaN)."""
     water = mask_rho.ravel().astype("float64")
-    wet = griddata(points, water, (glon, glat), method="nearest")
-    inside = ~np.isnan(griddata(points, water, (glon, glat), method="linear"))
+    wet = _griddata(points, water, (glon, glat), "nearest")
+    inside = ~np.isnan(_griddata(points, water, (glon, glat), "linear"))
     return np.asarray((wet > 0.5) & inside)
 
 
