@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Token required by admin routes of the server."
     )
+    provider_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description='Upload tokens per provider, as JSON {"<provider name>": "<token>"}: '
+        "a provider's token uploads files to that provider's streams only.",
+    )
+    upload_max_bytes: int = Field(
+        default=256 * 2**20, description="Most bytes one contributed file may have (else 413)."
+    )
     compact_after_files: int = Field(
         default=64, description="Compact a partition once it holds more files than this."
     )

@@ -20,7 +20,17 @@ from fastapi.staticfiles import StaticFiles
 
 import stac.search_api
 import tiles.app
-from coastlake.server import admin, downloads, erddap, errors, limits, metrics, portal, sql
+from coastlake.server import (
+    admin,
+    contributions,
+    downloads,
+    erddap,
+    errors,
+    limits,
+    metrics,
+    portal,
+    sql,
+)
 from lake.deps import LakeDeps
 from lake.settings import Settings, get_settings
 from lake.storage import Storage
@@ -39,6 +49,7 @@ PARTS: tuple[ServerPart, ...] = (
     downloads.install,
     portal.install,
     admin.install,
+    contributions.install,
     stac.search_api.install,
     tiles.app.install,
 )
