@@ -8,7 +8,8 @@ a. backfill_year: `lake harvest --stream region-stdmet --since 2025-01-01` into 
 b. realtime_cycle: every realtime2 file gains one record; `lake harvest --stream ...`
 c. unchanged_cycle: the same with nothing changed (conditional requests, 304s)
 d. poll_into_region_vs_empty: one station's poll, in-process, into the region lake vs a lake
-   holding only that station (the same request, the same new record)
+   holding only that station (the same request, the same new record); then the same into
+   a lake of more than 169 M values (bench/region_big.py: two years, BENCH_REGION_BIG_YEARS)
 g. freshness: a new record in every file → visible through `Lake.sql`
 e. reads against per-station NetCDF files read with xarray: station_month,
    latest_per_station, regional_daily_mean
@@ -39,6 +40,7 @@ import pyarrow as pa
 import xarray as xr
 
 from bench.common import WORK, Result, timed
+from bench.region_big import build_big_lake
 from bench.region_sources import (
     CF_NAMES,
     STREAM_ID,
@@ -344,51 +346,105 @@ def _poll(storage: Any, stream: Any) -> tuple[float, list[str]]:
     return time.perf_counter() - start, [f"{r.label}:{r.status}" for r in records]
 
 
+@dataclass
+class PollTimes:
+    """Alternating polls of one station into a big lake and into its single-station lake."""
+
+    big: list[float] = field(default_factory=list)
+    single: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    statuses: list[list[str]] = field(default_factory=list)
+
+    def detail(self) -> dict[str, Any]:
+        ours_s, base_s = float(np.median(self.big)), float(np.median(self.single))
+        return {
+            "goal": "big lake <= 2x the single-station lake",
+            "growth": round(ours_s / base_s, 2),
+            "goal_met": ours_s <= 2 * base_s,
+            "big_lake_polls_s": [round(t, 3) for t in self.big],
+            "single_station_polls_s": [round(t, 3) for t in self.single],
+            "warm_up_polls_s": [round(t, 3) for t in self.warm],
+            "statuses": self.statuses,
+            "what": "in-process harvest_stream of one station (metadata + station upsert + "
+            "realtime2 file with one new record) into each lake",
+        }
+
+
+def _single_station_lake(ctx: Context, stream: Any) -> tuple[Any, float, list[str]]:
+    """The lake holding only station 1, made by its first poll (the whole 45-day file)."""
+    from lake.settings import Settings
+    from lake.storage import Storage
+    from lake.tables import ObservationTable
+
+    shutil.rmtree(ctx.paths.empty_lake, ignore_errors=True)
+    single = Storage.from_settings(Settings(root=str(ctx.paths.empty_lake)))
+    ObservationTable(single).create()
+    first_s, first_status = _poll(single, stream)
+    _say("poll", f"first poll into an empty lake (45 days of one station): {first_s:.2f} s")
+    return single, first_s, first_status
+
+
+def _compare_polls(ctx: Context, big: Any, single: Any, stream: Any, repeat: int) -> PollTimes:
+    """Median-ready times of `repeat` polls into each lake, in alternating order, each after
+    the source published one more record."""
+    times = PollTimes()
+    ctx.files.add_record(0)
+    times.warm = [_poll(big, stream)[0], _poll(single, stream)[0]]  # as a running harvester is
+    for rep in range(repeat):
+        ctx.files.add_record(0)
+        order = [(big, times.big), (single, times.single)]
+        for storage, out in order if rep % 2 == 0 else order[::-1]:
+            took, status = _poll(storage, stream)
+            out.append(took)
+            times.statuses.append(status)
+    return times
+
+
 def poll_into_region_vs_empty(ctx: Context, repeat: int = 5) -> Result:
     """The same request (station 1's realtime2 file with one new record) polled into the
     region lake and into a lake holding only that station; median of `repeat` polls."""
     from lake.settings import Settings
     from lake.storage import Storage
-    from lake.tables import ObservationTable
 
-    i = 0
-    stream = _one_station(ctx, i)
+    stream = _one_station(ctx, 0)
     region = Storage.from_settings(Settings(root=str(ctx.paths.lake)))
-    shutil.rmtree(ctx.paths.empty_lake, ignore_errors=True)
-    single = Storage.from_settings(Settings(root=str(ctx.paths.empty_lake)))
-    ObservationTable(single).create()
-    first_s, first_status = _poll(single, stream)  # its first poll: the whole 45-day file
-    _say("poll", f"first poll into an empty lake (45 days of one station): {first_s:.2f} s")
-    ctx.files.add_record(i)
-    warm = [_poll(region, stream)[0], _poll(single, stream)[0]]  # as a running harvester is
-    ours: list[float] = []
-    base: list[float] = []
-    statuses: list[list[str]] = []
-    for rep in range(repeat):
-        ctx.files.add_record(i)
-        order = [(region, ours), (single, base)]
-        for storage, times in order if rep % 2 == 0 else order[::-1]:
-            took, status = _poll(storage, stream)
-            times.append(took)
-            statuses.append(status)
-    ours_s, base_s = float(np.median(ours)), float(np.median(base))
+    single, first_s, first_status = _single_station_lake(ctx, stream)
+    times = _compare_polls(ctx, region, single, stream, repeat)
+    ours_s, base_s = float(np.median(times.big)), float(np.median(times.single))
     _say("poll", f"region lake {ours_s:.2f} s vs single-station lake {base_s:.2f} s")
     detail = {
-        "goal": "region <= 2x the single-station lake",
-        "growth": round(ours_s / base_s, 2),
-        "goal_met": ours_s <= 2 * base_s,
-        "region_polls_s": [round(t, 3) for t in ours],
-        "single_station_polls_s": [round(t, 3) for t in base],
+        **times.detail(),
         "first_poll_into_empty_lake_s": round(first_s, 3),
-        "warm_up_polls_s": [round(t, 3) for t in warm],
         "first_poll_statuses": first_status,
-        "statuses": statuses,
-        "what": "in-process harvest_stream of one station (metadata + station upsert + "
-        "realtime2 file with one new record) into each lake",
+        "values_in_region_lake": count_values(ctx.paths),
     }
     return Result(
         "poll_into_region_vs_empty", "the same poll into a single-station lake", ours_s, base_s,
         ctx.region.stations, detail,
+    )  # fmt: skip
+
+
+def poll_into_big_lake(ctx: Context, repeat: int = 5) -> Result:
+    """As above, into a lake of more than 169 M values (two years of the region's series,
+    written straight to the table: see bench/region_big.py)."""
+    from lake.settings import Settings
+    from lake.storage import Storage
+
+    years = [int(y) for y in os.environ.get("BENCH_REGION_BIG_YEARS", "2023,2024").split(",")]
+    path = ctx.paths.base / "big-lake"
+    built = build_big_lake(path, ctx.paths.lake, STREAM_ID, years)
+    how = "reused" if built["reused"] else f"built in {built['build_s']} s"
+    _say("poll", f"big lake of {int(built['values']) / 1e6:,.1f} M values ({how})")
+    stream = _one_station(ctx, 0)
+    big = Storage.from_settings(Settings(root=str(path)))
+    single, _, _ = _single_station_lake(ctx, stream)
+    times = _compare_polls(ctx, big, single, stream, repeat)
+    ours_s, base_s = float(np.median(times.big)), float(np.median(times.single))
+    _say("poll", f"big lake {ours_s:.2f} s vs single-station lake {base_s:.2f} s")
+    detail = {**times.detail(), "big_lake": built}
+    return Result(
+        "poll_into_169M_lake_vs_empty", "the same poll into a single-station lake", ours_s,
+        base_s, int(built["values"]), detail,
     )  # fmt: skip
 
 
@@ -750,6 +806,7 @@ def run() -> list[Result]:
         results += guarded("realtime_cycle", lambda: realtime_cycle(ctx))
         results += guarded("unchanged_cycle", lambda: unchanged_cycle(ctx))
         results += guarded("poll_into_region_vs_empty", lambda: poll_into_region_vs_empty(ctx))
+        results += guarded("poll_into_169M_lake_vs_empty", lambda: poll_into_big_lake(ctx))
         results += guarded("freshness", lambda: freshness(ctx))
     results += guarded("reads", lambda: reads(ctx))
     results += guarded("compaction", lambda: compaction(ctx, _lake_reads_s(ctx)))
