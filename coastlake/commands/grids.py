@@ -154,11 +154,10 @@ def layer_ingest(
 
     try:
         if stream:
-            s = open_registry().get(stream)
-            src = s.source.url or ""
-            info = ingest_layer(
-                _storage(root), s.id, src, title=s.title, assume_crs=s.source.params.get("crs")
-            )
+            from ingest.vector_layers import ingest_layer_stream
+
+            # As the harvest does: fetched over HTTP or from a folder, raw bytes kept.
+            info = ingest_layer_stream(_storage(root), open_registry().get(stream))
         elif source and layer_id:
             info = ingest_layer(_storage(root), layer_id, source, title=title, assume_crs=crs)
         else:
