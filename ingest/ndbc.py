@@ -114,6 +114,8 @@ _FOLDERS = tuple(folder for folder, _ in HISTORY.values())
 #: Default trust in each product (a stream's `source.priority` may change it): real-time
 #: values are provisional, monthly files quality-controlled, yearly files final.
 PRODUCT_RANKS = {"realtime2": 0, "monthly": 1, "yearly": 2}
+#: Until this month of a year, last year's monthly files are asked for too (see plan_files).
+LAST_YEAR_MONTHLY_UNTIL = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,14 @@ def plan_files(
             NdbcFile("monthly", now.year, m)
             for m in range(first, min(end.month, now.month - 1) + 1)
         }
+    last_year = now.year - 1
+    if now.month <= LAST_YEAR_MONTHLY_UNTIL and start.year <= last_year <= end.year:
+        # Early in the year NDBC has not yet published last year's yearly file: its months
+        # are still monthly files. Both are asked; the one not (or no longer) served is
+        # "no data", and where both answer the yearly file ranks higher.
+        first = start.month if start.year == last_year else 1
+        final = end.month if end.year == last_year else 12
+        out |= {NdbcFile("monthly", last_year, m) for m in range(first, final + 1)}
     return sorted(out, key=_order)
 
 
@@ -248,11 +258,15 @@ class NdbcRealtime:
         return out
 
     def no_data(self, error: FetchError) -> bool:
-        """A monthly file NDBC has not published yet (HTTP 404, or absent offline) means
-        that month's quality-controlled values are not out yet, not a broken source."""
+        """A monthly file NDBC has not published yet (or has folded into the yearly file),
+        or last year's yearly file early in the year (HTTP 404, or absent offline), means
+        those quality-controlled values are not out there, not a broken source."""
         url = error.url or ""
         missing = "HTTP 404" in error.what or error.what == "file not found"
-        return missing and any(f"data/{f}/{m}/" in url for f in _FOLDERS for m in MONTHS)
+        monthly = any(f"data/{f}/{m}/" in url for f in _FOLDERS for m in MONTHS)
+        now = datetime.now(UTC)
+        last_year = now.month <= LAST_YEAR_MONTHLY_UNTIL and f"{now.year - 1}.txt" in url
+        return missing and (monthly or ("historical/" in url and last_year))
 
     def metadata_requests(self, stream: Stream) -> list[Request]:
         """NDBC's active-station table (name, position, owner, platform type), unless the

@@ -38,6 +38,15 @@ def test_plan_covers_a_window_with_the_files_that_hold_it() -> None:
         NdbcFile("realtime2"),
         NdbcFile("monthly", 2026, 11),
     ]
+    # In January last year's yearly file is not out yet: its months are asked too.
+    assert plan_files(datetime(2026, 11, 1), None, datetime(2027, 1, 20, tzinfo=UTC)) == [
+        NdbcFile("realtime2"),
+        NdbcFile("monthly", 2026, 11),
+        NdbcFile("monthly", 2026, 12),
+        NdbcFile("yearly", 2026),
+    ]
+    # In the autumn, last year is in its yearly file only.
+    assert NdbcFile("monthly", 2025, 12) not in plan_files(datetime(2025, 12, 1), None, NOW)
     # A poll: the real-time file only; the registry's months and years always.
     assert plan_files(None, None, NOW) == [NdbcFile("realtime2")]
     assert plan_files(None, None, NOW, months=[(2022, 1)], years=[2021]) == [
