@@ -58,7 +58,7 @@ class DatasetSummary:
         return attrs
 
 
-def _published_ids(ctx: LakeDeps) -> set[str] | None:
+def published_dataset_ids(ctx: LakeDeps) -> set[str] | None:
     """Published dataset ids from the catalog's workflow (stac.publish); None if unreadable."""
     try:
         return set(published_ids(storage=ctx.storage, registry=ctx.registry()))
@@ -80,7 +80,7 @@ def list_datasets(ctx: LakeDeps, *, published_only: bool = False) -> list[Datase
     }
     out: list[DatasetSummary] = []
     seen: set[str] = set()
-    published_ids = _published_ids(ctx)
+    published_ids = published_dataset_ids(ctx)
     for stream in ctx.registry().streams:
         if stream.kind.value not in ("timeseries", "trajectory", "profile"):
             continue

@@ -7,14 +7,30 @@ import html
 import io
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from coastlake.server.erddap.columns import DatasetColumns, dataset_columns
-from coastlake.server.erddap.datasets import DatasetSummary, find_dataset, list_datasets
+from coastlake.server.erddap.datasets import (
+    DatasetSummary,
+    find_dataset,
+    list_datasets,
+    published_dataset_ids,
+)
 from coastlake.server.erddap.formats import FORMATS
+from coastlake.server.erddap.griddap import griddap_router, open_grid
 from coastlake.server.erddap.query import compile_query, parse_query, parse_time
+from coastlake.server.erddap.tabledap_meta import (
+    ALL_DATASETS_COLUMNS,
+    all_datasets_rows,
+    grid_summary,
+    published_grids,
+    resolve_time_functions,
+    tabledap_das,
+    tabledap_dds,
+)
 from coastlake.server.formats import offered
 from lake.deps import LakeDeps, check_dataset_id
 from lake.errors import NotFound, RequestError
@@ -76,7 +92,7 @@ def tabledap_answer(
     table: DatasetColumns = ctx.memo(
         ("columns", dataset_id), COLUMNS_TTL_S, lambda: dataset_columns(ctx, dataset_id)
     )
-    query = parse_query(raw_query, table)
+    query = parse_query(resolve_time_functions(ctx, dataset_id, raw_query), table)
     sql, params = compile_query(query, table, MAX_ROWS)
     result = ctx.sql(sql, params)
     if result.num_rows > MAX_ROWS:
@@ -96,7 +112,7 @@ def info_rows(ctx: LakeDeps, dataset_id: str) -> list[list[str]]:
     """ERDDAP info table: Row Type, Variable Name, Attribute Name, Data Type, Value."""
     summary = find_dataset(ctx, dataset_id)
     if summary is None:
-        raise NotFound(f"no dataset {dataset_id!r} in this lake")
+        return grid_info_rows(open_grid(ctx, dataset_id))
     table = dataset_columns(ctx, dataset_id)
     rows: list[list[str]] = []
     for key, value in summary.global_attributes().items():
@@ -118,8 +134,27 @@ def info_rows(ctx: LakeDeps, dataset_id: str) -> list[list[str]]:
     return rows
 
 
-def _search_matches(d: DatasetSummary, params: dict[str, str]) -> bool:
+def grid_info_rows(ds: Any) -> list[list[str]]:
+    """ERDDAP info rows of a grid: global attributes, then each axis and variable."""
+    rows = [["attribute", "NC_GLOBAL", str(k), "String", str(v)] for k, v in ds.attrs.items()]
+    for name in [*map(str, ds.dims), *map(str, ds.data_vars)]:
+        var = ds[name]
+        kind = "dimension" if name in ds.dims else "variable"
+        rows.append([kind, name, "", "double" if var.dtype.kind in "fM" else "String", ""])
+        attrs = dict(var.attrs)
+        if var.dtype.kind == "M":
+            attrs["units"] = "seconds since 1970-01-01T00:00:00Z"
+        rows += [["attribute", name, str(k), "String", str(v)] for k, v in attrs.items()]
+    return rows
+
+
+def _search_text(params: dict[str, str]) -> str:
     text = params.get("searchFor", "").strip().strip('"').lower()
+    return "" if text == "all" else text  # ERDDAP: searchFor=all lists every dataset
+
+
+def _search_matches(d: DatasetSummary, params: dict[str, str]) -> bool:
+    text = _search_text(params)
     haystack = " ".join(
         [d.dataset_id, d.title, d.summary, d.institution, " ".join(d.keywords), *d.variables]
     ).lower()
@@ -159,6 +194,22 @@ def router(ctx: LakeDeps) -> APIRouter:
     @api.get("/tabledap/{name}")
     def tabledap(name: str, request: Request) -> Response:
         """ERDDAP tabledap: `<dataset>.<fmt>?vars&constraints&functions`."""
+        stem, _, ext = name.rpartition(".")
+        if stem == "allDatasets":
+            if ext not in INFO_FORMATS:
+                raise RequestError(f"allDatasets: use .csv, .json or .html, not .{ext[:20]}")
+            base = str(request.base_url).rstrip("/") + "/erddap"
+            published = published_dataset_ids(ctx)
+            tables = list_datasets(ctx, published_only=True)
+            return _table(
+                ALL_DATASETS_COLUMNS, all_datasets_rows(ctx, tables, base, published), ext
+            )
+        if ext in ("das", "dds"):
+            check_dataset_id(stem)
+            table = dataset_columns(ctx, stem)
+            if ext == "dds":
+                return Response(tabledap_dds(table), media_type="text/plain")
+            return Response(tabledap_das(table, stream_meta(ctx, stem)), media_type="text/plain")
         dataset_id, fmt = _split_format(name, FORMATS)
         body, media, rows = tabledap_answer(ctx, dataset_id, fmt, request.url.query)
         headers = {"X-Rows": str(rows)}
@@ -192,12 +243,12 @@ def router(ctx: LakeDeps) -> APIRouter:
         base = str(request.base_url).rstrip("/") + "/erddap"
         rows = []
         for d in list_datasets(ctx, published_only=True):
-            if not _search_matches(d, params):
+            if params.get("protocol") == "griddap" or not _search_matches(d, params):
                 continue
             rows.append(
                 [
                     "",
-                    f"{base}/tabledap/{d.dataset_id}.subset",
+                    "",  # no .subset page: the column stays empty rather than link nowhere
                     f"{base}/tabledap/{d.dataset_id}",
                     "",
                     "",
@@ -215,6 +266,15 @@ def router(ctx: LakeDeps) -> APIRouter:
                     d.dataset_id,
                 ]
             )
+        if params.get("protocol") != "tabledap":
+            for g in published_grids(ctx, published_dataset_ids(ctx)):
+                d = grid_summary(ctx, g)
+                if not _search_matches(d, params):
+                    continue
+                griddap = f"{base}/griddap/{d.dataset_id}"
+                info = f"{base}/info/{d.dataset_id}/index.{fmt}"
+                row = [griddap, "", "", "", "", "", "public", d.title, d.summary, "", "", info]
+                rows.append([*row, "", "", "", d.institution, d.dataset_id])
         if not rows:
             raise NotFound("Your query produced no matching results. (nothing found in search)")
         return _table(SEARCH_COLUMNS, rows, fmt)
@@ -232,7 +292,7 @@ def router(ctx: LakeDeps) -> APIRouter:
     return api
 
 
-def _table(columns: list[str], rows: list[list[str]], fmt: str) -> Response:
+def _table(columns: list[str], rows: Sequence[Sequence[object]], fmt: str) -> Response:
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -253,5 +313,6 @@ def _table(columns: list[str], rows: list[list[str]], fmt: str) -> Response:
 
 
 def install(app: FastAPI, deps: LakeDeps) -> None:
-    """Add the /erddap routes (tabledap, search, info) to `app`."""
+    """Add the /erddap routes (tabledap, griddap, search, info) to `app`."""
+    app.include_router(griddap_router(deps))
     app.include_router(router(deps))
