@@ -16,6 +16,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -109,6 +110,8 @@ WRITER_PROPERTIES = WriterProperties(
     column_properties={"time": _DELTA_ENCODED, "ingested_at": _DELTA_ENCODED},
 )
 TARGET_FILE_BYTES = 128 * 1024 * 1024
+#: Files under this size are compaction's to merge; larger ones are what it already made.
+SMALL_FILE_BYTES = TARGET_FILE_BYTES // 4
 
 
 @dataclass(frozen=True)
@@ -409,42 +412,56 @@ class ObservationTable:
             schema = schema.append(field.with_nullable(True))
         return table.to_pyarrow_dataset(schema=schema)
 
-    def compact(self, min_files: int = 2) -> int:
-        """Rewrite each partition holding at least `min_files` files as one sorted set.
+    def compact(self, min_files: int = 2, small_bytes: int = SMALL_FILE_BYTES) -> int:
+        """Rewrite the small files of each partition holding at least `min_files` of them.
 
-        Sorted by station and time so one station's rows sit together and row-group
-        statistics skip the rest. Each partition is replaced in one commit (replaceWhere),
-        so readers see the old files or the new ones. Returns the partitions rewritten.
+        Small files (under `small_bytes`) are what writes leave: one per poll, or one per
+        batch of stations in a backfill. From the earliest time any of them holds, the
+        partition's rows are rewritten sorted by station and time; files wholly older than
+        that (large files compaction made before) are left as they are, so a month
+        compacted once is not rewritten for every day of polls after it, and a poll that
+        re-flags its newest stored neighbours touches small files only. Each rewrite is
+        one commit (replaceWhere), so readers see the old files or the new ones, and it
+        holds in memory only the rows it rewrites. Returns the partitions rewritten.
         """
         table = self.delta()
         parts = table.metadata().partition_columns
-        counts: dict[tuple[str, ...], int] = {}
+        small: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for add in pa.table(table.get_add_actions(flatten=True)).to_pylist():
-            key = tuple(str(add[f"partition.{c}"]) for c in parts)
-            counts[key] = counts.get(key, 0) + 1
+            if add["size_bytes"] < small_bytes:
+                key = tuple(str(add[f"partition.{c}"]) for c in parts)
+                small.setdefault(key, []).append(add)
         rewritten = 0
-        for key, files in sorted(counts.items()):
-            if files < min_files:
+        for key, files in sorted(small.items()):
+            if len(files) < min_files:
                 continue
             values = dict(zip(parts, key, strict=True))
+            since = min(
+                (f["min.time"] for f in files if f.get("min.time") is not None), default=None
+            )
             predicate = " AND ".join(
                 f"{c} = {_sql_list([v])}" if c == "variable" else f"{c} = {int(v)}"
                 for c, v in values.items()
             )
+            if since is not None:
+                predicate += f" AND time >= '{since.isoformat()}'"
             with_commit_retry(
-                functools.partial(self._rewrite, predicate, values, parts), f"compact {predicate}"
+                functools.partial(self._rewrite, predicate, values, since), f"compact {predicate}"
             )
-            log.info("compacted %s: %d files into sorted files", predicate, files)
+            log.info("compacted %s: %d small files into sorted files", predicate, len(files))
             rewritten += 1
         return rewritten
 
-    def _rewrite(self, predicate: str, values: dict[str, str], parts: list[str]) -> None:
-        """Replace one partition's files by its rows sorted by station and time."""
+    def _rewrite(self, predicate: str, values: dict[str, str], since: datetime | None) -> None:
+        """Replace the partition's rows from `since` on by the same rows sorted by station
+        and time."""
         current = self.delta()
         flt = None
         for c, v in values.items():
             term = pc.field(c) == (v if c == "variable" else int(v))
             flt = term if flt is None else flt & term
+        if since is not None:
+            flt = flt & (pc.field("time") >= pa.scalar(since, pa.timestamp("us")))
         part = current.to_pyarrow_dataset().to_table(filter=flt)
         part = part.sort_by([("station_id", "ascending"), ("time", "ascending")])
         write_deltalake(
@@ -453,7 +470,7 @@ class ObservationTable:
             part.select(OBSERVATION_SCHEMA.names).cast(OBSERVATION_SCHEMA),
             mode="overwrite",
             predicate=predicate,
-            partition_by=parts,
+            partition_by=current.metadata().partition_columns,
             writer_properties=WRITER_PROPERTIES,
             target_file_size=TARGET_FILE_BYTES,
         )

@@ -90,6 +90,33 @@ def test_compact_merges_files_and_sorts(storage: Storage) -> None:
     assert table.dataset().to_table().num_rows == 6000
 
 
+def test_compact_leaves_large_older_files_alone(storage: Storage) -> None:
+    table = ObservationTable(storage)
+    rows = real_rows().sort_by("time")
+    history, polls = rows.slice(0, 5000), rows.slice(5000, 600)
+    table.write(history)
+    table.compact(min_files=1)
+    sizes = {
+        a["path"]: a["size_bytes"]
+        for a in pa.table(table.delta().get_add_actions(flatten=True)).to_pylist()
+    }
+    # A trickle of later polls, each a file of its own.
+    for start in range(0, 600, 100):
+        table.write(polls.slice(start, 100))
+    after_polls = pa.table(table.delta().get_add_actions(flatten=True)).to_pylist()
+    small = 1 + max(a["size_bytes"] for a in after_polls if a["path"] not in sizes)
+    big = {path for path, size in sizes.items() if size >= small}
+    assert big, "compaction's files should be larger than a poll's"
+    rewritten = table.compact(min_files=2, small_bytes=small)
+    assert rewritten >= 1
+    active = {a["path"] for a in pa.table(table.delta().get_add_actions(flatten=True)).to_pylist()}
+    # The large, already sorted files are still the table's own; the polls were merged.
+    assert big <= active
+    stored = table.dataset().to_table()
+    assert stored.num_rows == 5600
+    assert total(stored) == pytest.approx(total(rows.slice(0, 5600)))
+
+
 def test_batch_with_repeated_keys_keeps_the_last(storage: Storage) -> None:
     rows = batch(20)
     twice = pa.concat_tables(
