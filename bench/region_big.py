@@ -28,6 +28,7 @@ from lake.tables import ObservationTable
 
 #: Written once and reused by later runs while its description matches.
 MARKER = "BUILT.json"
+SERIES_PER_WRITE = 700
 
 
 def _series(region_lake: Path, dataset_id: str) -> pa.Table:
@@ -92,10 +93,14 @@ def build_big_lake(
     started, values = time.perf_counter(), 0
     for year in years:
         for m in range(12):
-            rows = _month_rows(series, dataset_id, np.datetime64(f"{year}-{m + 1:02d}", "M"))
-            table.write(rows, unique_keys=True, all_new=True)
-            state.update(rows)
-            values += rows.num_rows
+            month = np.datetime64(f"{year}-{m + 1:02d}", "M")
+            # A few hundred series at a time: a month of all of them is 8 M rows, and the
+            # sort before writing would hold several copies of it.
+            for first in range(0, series.num_rows, SERIES_PER_WRITE):
+                rows = _month_rows(series.slice(first, SERIES_PER_WRITE), dataset_id, month)
+                table.write(rows, unique_keys=True, all_new=True)
+                state.update(rows)
+                values += rows.num_rows
             print(
                 f"  [big lake] {year}-{m + 1:02d}: {values / 1e6:,.1f} M values "
                 f"({time.perf_counter() - started:.0f} s)",
