@@ -125,7 +125,29 @@ def dataset_details(ctx: LakeDeps, dataset_id: str) -> dict[str, Any]:
         ).to_pylist()
     ]
     doc["qc"] = {r["flag"]: r["values"] for r in qc_summary(ctx, dataset_id)}
+    doc["sources"] = dataset_sources(ctx, dataset_id)
+    doc["source_priority"] = (stream.source.params.get("priority") or {}) if stream else {}
     return doc
+
+
+def dataset_sources(ctx: LakeDeps, dataset_id: str) -> list[dict[str, Any]]:
+    """Which of the provider's products the stored values came from (real time, monthly,
+    verified, upload, ...), their rank (the higher replaces the lower) and time span."""
+    return [
+        {
+            "source": r["source"],
+            "rank": r["source_rank"],
+            "values": r["n"],
+            "first": _iso(r["first"]),
+            "last": _iso(r["last"]),
+        }
+        for r in ctx.sql(
+            "SELECT source, source_rank, count(*) AS n, min(time) AS first, max(time) AS last "
+            "FROM observations_all WHERE dataset_id = ? GROUP BY source, source_rank "
+            "ORDER BY source_rank NULLS FIRST, source",
+            [dataset_id],
+        ).to_pylist()
+    ]
 
 
 def series_points(

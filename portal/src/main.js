@@ -242,6 +242,9 @@ async function showDataset(datasetId, stationId) {
       row("keywords", d.keywords.join(", ")),
       row("time", `${d.time_start ?? "?"} … ${d.time_end ?? "?"}`),
       row("variables", variables.map((v) => `${v} [${d.units[v]}]`).join(", ")),
+      row("sources", (d.sources ?? []).map((s) =>
+        `${s.source ?? "unnamed"} (rank ${s.rank ?? 0}): ${s.values} values, ${s.first ?? "?"} … ${s.last ?? "?"}`,
+      ).join("; ") + " — a higher rank replaces a lower one"),
     ),
     el("h2", {}, "Quality control (values by QARTOD flag)"), qc,
     el("h2", {}, "Time series"),

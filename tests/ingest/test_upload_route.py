@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coastlake.server import contributions
+from coastlake.server import contributions, portal
 from coastlake.server.app import create_app
 from lake.settings import SAMPLE_REGISTRY, Settings
 from lake.storage import Storage
@@ -32,7 +32,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Storage]]:
         upload_max_bytes=2 * 2**20,
     )
     storage = Storage.from_settings(settings)
-    with serve(create_app(storage, settings, parts=(contributions.install,))) as base:
+    with serve(create_app(storage, settings, parts=(contributions.install, portal.install))) as base:
         yield base, storage
 
 
@@ -57,6 +57,17 @@ def test_provider_token_uploads_netcdf_to_its_own_stream(server) -> None:  # typ
         "raw_id": None,
     }
     assert len(rows(storage)) == 276
+    # The dataset page says where the values came from and how they rank.
+    page = httpx.get(f"{base}/api/datasets/erddap-tao-10n95w-iso", timeout=60).json()
+    assert page["sources"] == [
+        {
+            "source": "upload",
+            "rank": 1,
+            "values": 276,
+            "first": "1999-12-02T12:00:00Z",
+            "last": "2003-10-28T12:00:00Z",
+        }
+    ]
     # the same token may not upload to NDBC's stream
     other = post(base, "ndbc-latest-obs", LATEST.read_bytes(), GTMBA_TOKEN, filename="x.txt")
     assert other.status_code == 403 and "cannot upload to 'ndbc-latest-obs'" in other.text
