@@ -11,27 +11,48 @@ from coastlake.commands.common import console, open_registry, out
 
 
 def status_section(lk: object, registry: object) -> None:
-    """`lake status` section: each stream's source kind, cadence, last attempt, next due."""
+    """`lake status` section: each stream's source kind, cadence, last attempt, next due,
+    and when its provider's QC'd history is next re-read (`source.refresh`)."""
     from datetime import UTC, datetime
 
     from rich.table import Table
 
+    from ingest.history import last_refreshes, next_refresh
     from ingest.schedule import last_attempts, next_due
+    from lake.errors import ConfigError
 
-    last = last_attempts(lk.storage)  # type: ignore[attr-defined]
+    storage = lk.storage  # type: ignore[attr-defined]
+    last = last_attempts(storage)
+    refreshed = last_refreshes(storage)
     now = datetime.now(UTC)
+
+    def when(at: datetime) -> str:
+        return "now" if at <= now else f"{at:%Y-%m-%d %H:%M:%S}"
+
     table = Table(
-        "stream", "source", "cadence", "last attempt (UTC)", "next due", title="harvest schedule"
+        "stream",
+        "source",
+        "cadence",
+        "last attempt (UTC)",
+        "next due",
+        "history refresh",
+        title="harvest schedule",
     )
     for stream in registry.streams:  # type: ignore[attr-defined]
         tried = last.get(stream.id)
-        due = next_due(stream, tried)
+        try:
+            refresh = next_refresh(stream, refreshed.get(stream.id))
+        except ConfigError as exc:  # a malformed rule is shown, not fatal to the status
+            refresh_text = f"invalid: {exc}"
+        else:
+            refresh_text = "-" if refresh is None else when(refresh)
         table.add_row(
             stream.id,
             stream.source.kind,
             str(stream.cadence),
             f"{tried:%Y-%m-%d %H:%M:%S}" if tried else "never",
-            "now" if due <= now else f"{due:%Y-%m-%d %H:%M:%S}",
+            when(next_due(stream, tried)),
+            refresh_text,
         )
     out.print(table)
 
