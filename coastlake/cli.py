@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from coastlake.commands import catalog, contribute, grids, harvest, qc, serve
+from coastlake.commands import catalog, contribute, grids, harvest, qc, serve, steward
 from coastlake.commands.common import console, fail, open_registry, out, setup_logging
 from lake.errors import LakeError
 from lake.settings import get_settings
@@ -228,5 +228,5 @@ def demo(
         run(host=host, port=port)
 
 
-for group in (harvest, contribute, qc, grids, catalog, serve):
+for group in (harvest, contribute, qc, grids, catalog, steward, serve):
     group.register(app)

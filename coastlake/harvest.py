@@ -40,6 +40,7 @@ from lake.storage import Storage
 from lake.tables import ObservationTable, WriteResult
 from qc.on_write import qc_before_write
 from stac.build import rebuild_after_harvest
+from steward.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def run_harvest(
             bar.update(task, advance=1, description=f"read {stream.id}")
 
         records = harvest_streams(storage, chosen, options, on_done=done)
+    # Before the catalog, so it describes what the lake keeps.
+    apply_retention(storage, registry, chosen)
     changed = {r.stream_id for r in records if r.rows_added or r.rows_updated}
     changed |= {r.stream_id for r in records if r.status == "ok" and r.label in ("grid", "layer")}
     if changed or not _catalog_exists(storage):

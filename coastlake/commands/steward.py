@@ -1,0 +1,158 @@
+"""Stewardship commands: `lake archive ncei`, `lake backup`, `lake verify`, `lake restore`,
+`lake retention apply` and `lake plans`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from coastlake.commands.common import console, fail, open_registry, out
+
+if TYPE_CHECKING:
+    from lake.storage import Storage
+
+Root = Annotated[str | None, typer.Option("--root", help="Lake root (default LAKE_ROOT).")]
+
+archive_app = typer.Typer(help="Packages for the national archive (NCEI).", no_args_is_help=True)
+retention_app = typer.Typer(help="Each stream's retention rules.", no_args_is_help=True)
+
+
+def _storage(root: str | None) -> Storage:
+    from lake.settings import get_settings
+    from lake.storage import Storage
+
+    return Storage.from_settings(get_settings(), root=root)
+
+
+@archive_app.command("ncei")
+def archive_ncei(
+    month: Annotated[str, typer.Option("--month", help="The month to package, YYYY-MM.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--out", help="Where packages go (default <lake>/archive/ncei/packages)."),
+    ] = None,
+    root: Root = None,
+) -> None:
+    """One NetCDF per station and month of each stream with archive.ncei, a manifest with
+    checksums, and a submission record; a month already sent unchanged is not sent again."""
+    from lake.errors import LakeError
+    from lake.reader import Lake
+    from steward.ncei import archive_month
+
+    registry = open_registry()
+    try:
+        outcomes = archive_month(Lake(_storage(root)), registry, month, to)
+    except LakeError as exc:
+        raise fail(exc) from None
+    table = Table("stream", "month", "action", "version", "files", "where")
+    for o in outcomes:
+        sub = o.submission
+        table.add_row(
+            o.stream_id,
+            o.month,
+            o.action,
+            f"v{sub.version}" if sub else "-",
+            str(len(sub.files)) if sub else "0",
+            sub.destination if sub else "",
+        )
+    out.print(table)
+
+
+@retention_app.command("apply")
+def retention_apply(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")
+    ] = False,
+    root: Root = None,
+) -> None:
+    """Enforce each stream's retention rules: rows past their window, streams whose terms
+    forbid copies, raw responses not to be kept, superseded model runs."""
+    from lake.errors import LakeError
+    from steward.retention import apply_retention
+
+    try:
+        run = apply_retention(_storage(root), open_registry(), dry_run=dry_run)
+    except (LakeError, OSError) as exc:
+        raise fail(exc) from None
+    table = Table("stream", "what", "count", "why", title="would delete" if dry_run else "deleted")
+    for a in run.actions:
+        table.add_row(a.stream_id, a.what, f"{a.count:,}", a.detail)
+    out.print(table)
+    if not run.actions:
+        console.print("every stream is within its retention rules")
+
+
+def backup(
+    to: Annotated[str, typer.Option("--to", help="A folder or s3://bucket/prefix.")],
+    root: Root = None,
+) -> None:
+    """Copy what changed in the lake to a folder or another bucket, checked by checksum."""
+    from lake.errors import LakeError
+    from steward.backup import backup as run_backup
+
+    try:
+        result = run_backup(_storage(root), to)
+    except (LakeError, OSError) as exc:
+        raise fail(exc) from None
+    console.print(
+        f"backup {result.target}: {len(result.copied)} objects copied "
+        f"({result.bytes_copied:,} bytes), {result.unchanged} unchanged, "
+        f"{len(result.deleted)} deleted (gone from the lake)"
+    )
+
+
+def verify(
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="A backup (default: the checksums of the last backup)."),
+    ] = None,
+    root: Root = None,
+) -> None:
+    """Name every object of the lake that is missing or corrupted; exit 1 if any is."""
+    from lake.errors import LakeError
+    from steward.backup import verify as run_verify
+
+    try:
+        report = run_verify(_storage(root), against)
+    except (LakeError, OSError) as exc:
+        raise fail(exc) from None
+    for label, keys in (
+        ("missing", report.missing),
+        ("corrupted", report.corrupted),
+        ("missing in the backup", report.backup_missing),
+        ("corrupted in the backup", report.backup_corrupted),
+        ("changed since the backup (may change)", report.changed),
+    ):
+        for key in keys:
+            out.print(f"{label}: {key}")
+    console.print(f"checked {report.checked} objects against {report.against}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def restore(
+    source: Annotated[str, typer.Option("--from", help="The backup: a folder or s3:// URL.")],
+    root: Root = None,
+) -> None:
+    """Copy back from a backup every object the lake lacks or holds with other bytes."""
+    from lake.errors import LakeError
+    from steward.backup import restore as run_restore
+
+    try:
+        result = run_restore(_storage(root), source)
+    except (LakeError, OSError, RuntimeError) as exc:
+        raise fail(exc) from None
+    console.print(
+        f"restored {len(result.copied)} objects ({result.bytes_copied:,} bytes) into "
+        f"{result.target}; {result.unchanged} were already whole"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(archive_app, name="archive")
+    app.add_typer(retention_app, name="retention")
+    app.command()(backup)
+    app.command()(verify)
+    app.command()(restore)

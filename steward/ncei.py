@@ -1,0 +1,209 @@
+"""Monthly NCEI archive packages: one NetCDF per station and month for every stream marked
+`archive: {ncei: true}`, a manifest with sizes and checksums, and a submission record per
+accession kept in the lake.
+
+An accession is one stream's month. Each station's rows are fingerprinted (a hash of every
+stored value, flag and provenance, not of the file, whose creation date changes); a month
+whose fingerprints match its last submission is not sent again, and one whose rows changed
+since (late data, QC re-run, a provider's correction) is sent whole as the next version.
+Records live under `<lake>/archive/ncei/submissions/<stream>/<YYYY-MM>/v<N>.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from lake.errors import RequestError
+from lake.netcdf import dataset_to_netcdf_bytes
+from lake.reader import Lake
+from lake.registry import Kind, Registry, Stream
+from lake.station_files import station_dataset, station_rows_sql
+from lake.storage import Storage
+
+log = logging.getLogger(__name__)
+
+SUBMISSIONS = ("archive", "ncei", "submissions")
+PACKAGES = ("archive", "ncei", "packages")
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """One file of an accession as it was sent."""
+
+    name: str
+    station_id: str
+    bytes: int
+    sha256: str
+    rows: int
+    fingerprint: str
+
+
+@dataclass
+class Submission:
+    """What was sent for a stream's month, when, where, and its state."""
+
+    stream_id: str
+    month: str
+    version: int
+    status: str
+    sent_at: str
+    destination: str
+    files: list[PackagedFile] = field(default_factory=list)
+    accession: str | None = None
+    replaces: int | None = None
+
+    def fingerprints(self) -> dict[str, str]:
+        return {f.station_id: f.fingerprint for f in self.files}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Submission:
+        files = [PackagedFile(**f) for f in data.pop("files", [])]
+        return cls(**data, files=files)
+
+
+@dataclass(frozen=True)
+class MonthOutcome:
+    """What one run did for a stream's month: sent (new or changed) or skipped, and why."""
+
+    stream_id: str
+    month: str
+    action: str  # "sent" | "unchanged" | "empty"
+    submission: Submission | None = None
+
+
+def month_window(month: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of a 'YYYY-MM' month, naive UTC; refuses a month that has not ended."""
+    try:
+        start = datetime.strptime(month, "%Y-%m")
+    except ValueError:
+        raise RequestError(f"--month {month!r} is not YYYY-MM") from None
+    end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_pydatetime()
+    current = (now or datetime.now(UTC)).replace(tzinfo=None)
+    if end > current:
+        raise RequestError(f"month {month} has not ended yet; archive it once it is over")
+    return start, end
+
+
+def archived_streams(registry: Registry) -> list[Stream]:
+    """The station streams marked for NCEI (grids and layers go by other routes)."""
+    return [s for s in registry.streams if s.archive.ncei and s.kind == Kind.timeseries]
+
+
+def submissions(storage: Storage, stream_id: str, month: str) -> list[Submission]:
+    """Every submission of a stream's month, oldest first."""
+    found = [
+        Submission.from_json(json.loads(storage.read_bytes(url)))
+        for url in storage.list(storage.url(*SUBMISSIONS, stream_id, month))
+        if url.endswith(".json")
+    ]
+    return sorted(found, key=lambda s: s.version)
+
+
+def archive_month(
+    lk: Lake,
+    registry: Registry,
+    month: str,
+    out: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> list[MonthOutcome]:
+    """Package `month` of every archived stream into `out` (default: the lake's
+    archive/ncei/packages) and record each accession sent; unchanged months are skipped."""
+    start, end = month_window(month, now)
+    target = Storage.from_settings(lk.storage.settings, root=out or lk.storage.url(*PACKAGES))
+    return [
+        _archive_stream_month(lk, target, stream, month, start, end)
+        for stream in archived_streams(registry)
+    ]
+
+
+def _archive_stream_month(
+    lk: Lake, target: Storage, stream: Stream, month: str, start: datetime, end: datetime
+) -> MonthOutcome:
+    last_moment = end - pd.Timedelta(microseconds=1)
+    stations = [
+        r["station_id"]
+        for r in lk.sql(
+            "SELECT DISTINCT station_id FROM observations_all WHERE dataset_id = ? "
+            "AND time >= ? AND time < ? ORDER BY station_id",
+            [stream.id, start, end],
+        ).to_pylist()
+    ]
+    if not stations:
+        log.info("%s %s: no values stored; nothing to archive", stream.id, month)
+        return MonthOutcome(stream.id, month, "empty")
+    prints = {s: _fingerprint(lk, stream.id, s, start, last_moment) for s in stations}
+    earlier = submissions(lk.storage, stream.id, month)
+    if earlier and earlier[-1].fingerprints() == {s: p for s, (p, _) in prints.items()}:
+        log.info("%s %s: sent as v%d, unchanged since", stream.id, month, earlier[-1].version)
+        return MonthOutcome(stream.id, month, "unchanged", earlier[-1])
+    version = earlier[-1].version + 1 if earlier else 1
+    folder = (stream.id, month, f"v{version}")
+    files = []
+    for station in stations:
+        ds = station_dataset(
+            lk, stream.id, station, start, last_moment, stream=stream, include_flagged=True
+        )
+        code = station.rsplit(":", 1)[-1]
+        ds.attrs.update(
+            id=f"{stream.id}.{code}.{month}",
+            product_version=f"v{version}",
+            history=f"{_now()} coastlake: monthly NCEI archive package, version {version}",
+        )
+        body = dataset_to_netcdf_bytes(ds)
+        name = f"{stream.id}_{code}_{month.replace('-', '')}_v{version}.nc"
+        target.write_bytes(target.url(*folder, name), body)
+        fingerprint, rows = prints[station]
+        files.append(
+            PackagedFile(
+                name, station, len(body), hashlib.sha256(body).hexdigest(), rows, fingerprint
+            )
+        )
+    record = Submission(
+        stream_id=stream.id,
+        month=month,
+        version=version,
+        status="sent",
+        sent_at=_now(),
+        destination=target.url(*folder),
+        files=files,
+        accession=stream.archive.accession,
+        replaces=earlier[-1].version if earlier else None,
+    )
+    _write_manifest(target, folder, record)
+    lk.storage.write_bytes(
+        lk.storage.url(*SUBMISSIONS, stream.id, month, f"v{version}.json"),
+        json.dumps(asdict(record), indent=1).encode(),
+    )
+    log.info("%s %s: sent v%d, %d files", stream.id, month, version, len(files))
+    return MonthOutcome(stream.id, month, "sent", record)
+
+
+def _fingerprint(
+    lk: Lake, stream_id: str, station_id: str, start: datetime, end: datetime
+) -> tuple[str, int]:
+    """A hash of everything stored for the station's month (values, flags, provenance)."""
+    rows = lk.sql(station_rows_sql(True), [stream_id, station_id, start, end]).to_pandas()
+    rows = rows.sort_values(["time", "variable", "z"], kind="stable")
+    digest = hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
+    return digest, len(rows)
+
+
+def _write_manifest(target: Storage, folder: tuple[str, ...], record: Submission) -> None:
+    """manifest.json (the record) and manifest-sha256.txt (BagIt style: checksum, name)."""
+    target.write_bytes(
+        target.url(*folder, "manifest.json"), json.dumps(asdict(record), indent=1).encode()
+    )
+    lines = "".join(f"{f.sha256}  {f.name}\n" for f in record.files)
+    target.write_bytes(target.url(*folder, "manifest-sha256.txt"), lines.encode())
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
