@@ -86,7 +86,6 @@ class Marks:
             known.take(pc.sort_indices(known))
         )
 
-
     def station_spans(self, dataset_id: str) -> dict[str, tuple[datetime, datetime]]:
         """Per station of `dataset_id`, the times that every one of its stored series
         covers: from the latest first time to the earliest last time.
