@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="The server's public address (https://host/prefix) that links are built "
         "from; unset: the address it listens on. The Host header is never used.",
     )
+    cors_origins: str = Field(
+        default="*",
+        description="Web origins (comma-separated, or *) whose pages may read the public "
+        "read-only services (tiles, WMS, STAC, tabledap, OPeNDAP); empty: none. Admin routes "
+        "never answer other origins.",
+    )
     max_requests: int = Field(
         default=16, description="Data and map requests the server works on at once."
     )

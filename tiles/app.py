@@ -20,6 +20,7 @@ from tiles.deps import make_colormap_dependency, make_path_dependency, make_rend
 from tiles.features import features_router
 from tiles.preview import preview_router
 from tiles.reader import make_reader
+from tiles.wfs import wfs_router
 from tiles.wms import wms_router
 from tiles.wmts import wmts_router
 
@@ -52,5 +53,6 @@ def install(app: FastAPI, deps: LakeDeps) -> None:
         factory.router, prefix="/tiles/{dataset_id}", tags=["Tiles"], dependencies=checked
     )
     app.include_router(wms_router(storage), prefix="/wms", tags=["WMS"])
+    app.include_router(wfs_router(storage), prefix="/wfs", tags=["WFS"])
     app.include_router(features_router(storage), prefix="/features", tags=["Features"])
     mount_dap(app, storage)

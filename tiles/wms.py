@@ -24,6 +24,7 @@ from lake.names import check_dataset_id
 from lake.storage import Storage
 from lake.times import parse_time
 from tiles.bounds import MAX_IMAGE_SIDE, check_bbox, check_image_size, check_number
+from tiles.featureinfo import feature_info, legend_png
 from tiles.render import MapRequest, render_map
 from tiles.styles import Style, style_for
 
@@ -128,7 +129,7 @@ def _layer(
         )
     box = (s, w, n, e) if wms.lat_first else (w, s, e, n)
     return (
-        f'<Layer queryable="0"><Name>{escape(g.dataset_id)}:{escape(v.name)}</Name>'
+        f'<Layer queryable="1"><Name>{escape(g.dataset_id)}:{escape(v.name)}</Name>'
         f"<Title>{escape(str(title))} ({escape(g.dataset_id)})</Title>"
         f"{abstract}{wms.geographic_box(bbox)}"
         f'<BoundingBox {wms.crs_tag}="EPSG:4326" '
@@ -196,6 +197,16 @@ def _operation(base_url: str) -> str:
     )
 
 
+def _extra_operations(op: str) -> str:
+    """GetFeatureInfo (value at a pixel) and GetLegendGraphic (colour bar)."""
+    return (
+        "<GetFeatureInfo><Format>application/json</Format><Format>text/plain</Format>"
+        f"{op}</GetFeatureInfo>"
+        f'<sld:GetLegendGraphic xmlns:sld="http://www.opengis.net/sld"><Format>image/png</Format>'
+        f"{op}</sld:GetLegendGraphic>"
+    )
+
+
 def _document_130(base_url: str, grids: list[GridInfo], layers: str) -> str:
     boxes = [g.bbox for g in grids if g.bbox]
     if boxes:
@@ -218,6 +229,7 @@ def _document_130(base_url: str, grids: list[GridInfo], layers: str) -> str:
         "<Capability><Request>"
         f"<GetCapabilities><Format>text/xml</Format>{op}</GetCapabilities>"
         f"<GetMap><Format>image/png</Format>{op}</GetMap>"
+        f"{_extra_operations(op)}"
         "</Request><Exception><Format>XML</Format></Exception>"
         f"<Layer><Title>coastlake grids</Title>{crs}"
         "<EX_GeographicBoundingBox>"
@@ -240,6 +252,7 @@ def _document_111(base_url: str, grids: list[GridInfo], layers: str) -> str:
         "</Service><Capability><Request>"
         f"<GetCapabilities><Format>application/vnd.ogc.wms_xml</Format>{op}</GetCapabilities>"
         f"<GetMap><Format>image/png</Format>{op}</GetMap>"
+        f"{_extra_operations(op)}"
         "</Request><Exception><Format>application/vnd.ogc.se_xml</Format></Exception>"
         f"<Layer><Title>coastlake grids</Title>{srs}{layers}</Layer>"
         "</Capability></WMT_MS_Capabilities>"
@@ -352,8 +365,11 @@ def wms_router(storage: Storage) -> APIRouter:
                 except KeyError as exc:
                     raise WmsError(f"no such variable or time: {exc}", "LayerNotDefined") from None
                 return Response(png, media_type="image/png")
+            if req in ("getfeatureinfo", "getlegendgraphic"):
+                return extra_request(storage, req, params)
             raise WmsError(
-                f"REQUEST {params.get('request')!r} not supported; use GetCapabilities or GetMap",
+                f"REQUEST {params.get('request')!r} not supported; use GetCapabilities, GetMap, "
+                "GetFeatureInfo or GetLegendGraphic",
                 "OperationNotSupported",
             )
         except WmsError as exc:
@@ -361,6 +377,24 @@ def wms_router(storage: Storage) -> APIRouter:
             return service_exception(str(exc), exc.code)
 
     return router
+
+
+def extra_request(storage: Storage, req: str, params: dict[str, str]) -> Response:
+    """GetFeatureInfo and GetLegendGraphic (tiles.featureinfo), errors as WMS exceptions."""
+    try:
+        if req == "getlegendgraphic":
+            width, height = check_image_size(params.get("width", "256"), params.get("height", "16"))
+            layer = params.get("layer") or params.get("layers", "")
+            return Response(legend_png(storage, layer, width, height), media_type="image/png")
+        query = {**params, "format": "image/png"}
+        query["layers"] = params.get("query_layers") or params.get("layers", "")
+        map_request = parse_getmap(query)
+        body, media = feature_info(storage, map_request, params, params.get("version", "1.3.0"))
+        return Response(body, media_type=media)
+    except NotFound as exc:
+        raise WmsError(str(exc), "LayerNotDefined") from None
+    except RequestError as exc:
+        raise WmsError(str(exc)) from None
 
 
 __all__ = ["WmsError", "capabilities", "parse_getmap", "wms_router"]

@@ -1,7 +1,11 @@
 """WMTS 1.0.0 capabilities (RESTful) for each grid, pointing at the TiTiler tile URLs.
 
 TiTiler 2.4 no longer ships a WMTS endpoint, so this builds the document from morecantile's
-WebMercatorQuad: one layer per variable, a `time` dimension, the tile URL template.
+WebMercatorQuad: one layer per variable, a `time` dimension, the tile URL template. GetTile
+is offered in KVP too (`.../WebMercatorQuad/wmts?REQUEST=GetTile&...`), where a missing
+`Time` means the layer's default (newest) time, so a client that does not know the
+dimension (OWSLib's `gettile` without `Time`) still gets a tile; it is redirected to the
+RESTful tile URL.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from xml.sax.saxutils import escape, quoteattr
 import morecantile
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
-from lake.errors import NotFound
+from lake.errors import NotFound, RequestError
 from lake.grids import GridStore
 from lake.storage import Storage
 from tiles.deps import DatasetId
@@ -39,6 +44,42 @@ def _tile_matrix_set(tms: morecantile.TileMatrixSet, minzoom: int, maxzoom: int)
         )
     out.append("</TileMatrixSet>")
     return "".join(out)
+
+
+def _operation(name: str, href: str) -> str:
+    return (
+        f'<ows:Operation name="{name}"><ows:DCP><ows:HTTP><ows:Get xlink:href={quoteattr(href)}>'
+        '<ows:Constraint name="GetEncoding"><ows:AllowedValues><ows:Value>KVP</ows:Value>'
+        "</ows:AllowedValues></ows:Constraint></ows:Get></ows:HTTP></ows:DCP></ows:Operation>"
+    )
+
+
+def _whole(params: dict[str, str], name: str) -> int:
+    try:
+        return int(params[name])
+    except (KeyError, ValueError):
+        raise RequestError(f"GetTile needs {name.upper()} as a whole number") from None
+
+
+def tile_url(storage: Storage, dataset_id: str, base: str, params: dict[str, str]) -> str:
+    """The RESTful tile URL a KVP GetTile names; no TIME means the newest time."""
+    layer = params.get("layer", "")
+    prefix, _, variable = layer.partition(":")
+    if prefix != dataset_id or not variable:
+        raise RequestError(f"LAYER must be {dataset_id}:<variable>, got {layer[:80]!r}")
+    z, row, col = (_whole(params, k) for k in ("tilematrix", "tilerow", "tilecol"))
+    if not (0 <= z <= 24 and 0 <= row < 2**z and 0 <= col < 2**z):
+        raise RequestError(f"tile {z}/{col}/{row} is not in {TMS_ID}")
+    ds = GridStore(storage, dataset_id).open()
+    if variable not in ds.data_vars:
+        raise NotFound(f"grid {dataset_id} has no variable {variable!r}")
+    query = {"variable": variable}
+    if "time" in ds[variable].dims:
+        when = params.get("time") or pd.Timestamp(ds["time"].values[-1]).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        query["sel"] = f"time={when}"
+    return f"{base}/tiles/{dataset_id}/tiles/{TMS_ID}/{z}/{col}/{row}.png?{urlencode(query)}"
 
 
 def wmts_document(
@@ -89,6 +130,7 @@ def wmts_document(
         )
     tms = morecantile.tms.get(TMS_ID)
     self_url = f"{base}/tiles/{dataset_id}/{TMS_ID}/WMTSCapabilities.xml"
+    kvp = f"{base}/tiles/{dataset_id}/{TMS_ID}/wmts?"
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<Capabilities xmlns="http://www.opengis.net/wmts/1.0" '
@@ -97,6 +139,8 @@ def wmts_document(
         f"<ows:ServiceIdentification><ows:Title>coastlake {escape(dataset_id)}</ows:Title>"
         "<ows:ServiceType>OGC WMTS</ows:ServiceType>"
         "<ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion></ows:ServiceIdentification>"
+        f"<ows:OperationsMetadata>{_operation('GetCapabilities', kvp)}"
+        f"{_operation('GetTile', kvp)}</ows:OperationsMetadata>"
         f"<Contents>{''.join(layers)}{_tile_matrix_set(tms, 0, maxzoom)}</Contents>"
         f"<ServiceMetadataURL xlink:href={quoteattr(self_url)}/>"
         "</Capabilities>"
@@ -120,5 +164,21 @@ def wmts_router(storage: Storage) -> APIRouter:
         base = str(request.base_url).rstrip("/")
         doc = wmts_document(storage, dataset_id, base, variable, maxzoom)
         return Response(doc, media_type="application/xml")
+
+    @router.get(
+        "/{dataset_id}/WebMercatorQuad/wmts",
+        response_class=Response,
+        summary="OGC WMTS 1.0.0 KVP: GetCapabilities, GetTile (TIME defaults to the newest)",
+    )
+    def wmts_kvp(dataset_id: DatasetId, request: Request) -> Response:
+        params = {k.lower(): v for k, v in request.query_params.items()}
+        base = str(request.base_url).rstrip("/")
+        req = params.get("request", "").lower()
+        if req == "getcapabilities":
+            doc = wmts_document(storage, dataset_id, base, None, 12)
+            return Response(doc, media_type="application/xml")
+        if req != "gettile":
+            raise RequestError("REQUEST must be GetCapabilities or GetTile")
+        return RedirectResponse(tile_url(storage, dataset_id, base, params), status_code=307)
 
     return router
