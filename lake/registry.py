@@ -108,6 +108,11 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: str = Field(description="Harvester name, e.g. ndbc, coops, erddap, nerrs, csv")
     url: str | None = Field(default=None, description="Base URL or file URL of the source")
+    max_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most bytes one response may hold once decoded (LAKE_FETCH_MAX_BYTES else)",
+    )
 
     @property
     def params(self) -> dict[str, Any]:
@@ -137,6 +142,19 @@ class Retention(_Strict):
     days: int | None = Field(default=None, description="Drop rows older than this; None: forever")
     keep_raw: bool = True
     superseded_runs: bool = Field(default=False, description="Keep superseded forecast runs")
+
+    def describe(self) -> str:
+        """What the lake keeps of a stream under these rules, in a sentence (the catalog's
+        and the Data Stream Plan's wording; `lake retention apply` enforces it)."""
+        if not self.keep:
+            return (
+                "The provider's terms forbid keeping copies: values are deleted from the lake "
+                "after each harvest and raw responses are not kept."
+            )
+        kept = f"Values are kept for {self.days} days" if self.days else "Values are kept"
+        raw = "with the raw responses" if self.keep_raw else "without the raw responses"
+        runs = "; superseded model runs are kept" if self.superseded_runs else ""
+        return f"{kept}, {raw}{runs}."
 
 
 class Archive(_Strict):

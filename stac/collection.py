@@ -40,6 +40,7 @@ from stac.describe import (
     keywords,
     license_fields,
     providers,
+    public_url,
     registry_bbox,
     registry_parameters,
     taxa,
@@ -144,6 +145,16 @@ def _add_links(collection: pystac.Collection, stream: Stream, license_id: str) -
     if stream.data_stream_plan:
         collection.add_link(
             pystac.Link("describedby", stream.data_stream_plan, title="Data Stream Plan")
+        )
+    if not is_external(stream):
+        # The plan the lake generates from the registry and what it holds (coastlake.server.plans).
+        collection.add_link(
+            pystac.Link(
+                "describedby",
+                f"{public_url()}/plans/{stream.id}.html",
+                "text/html",
+                "Data Stream Plan, generated from the registry and the lake",
+            )
         )
 
 

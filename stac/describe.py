@@ -74,8 +74,7 @@ def intellectual_property(stream: Stream) -> str:
     parts.append(f"Originator: {stream.provider.name}, who keeps the rights the license grants.")
     if stream.citation:
         parts.append(f"Cite as: {stream.citation}")
-    if not stream.retention.keep:
-        parts.append("The provider's terms forbid keeping copies: served, never stored.")
+    parts.append(stream.retention.describe())
     return " ".join(parts)
 
 

@@ -22,7 +22,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "qc": frozenset({"lake"}),
     "stac": frozenset({"lake"}),
     "tiles": frozenset({"lake"}),
-    "steward": frozenset({"lake"}),
+    "steward": frozenset({"lake", "qc"}),
     "coastlake": frozenset({"lake", "ingest", "qc", "stac", "tiles", "steward"}),
 }
 IMPORT_FUNCTIONS = {"import_module", "__import__"}

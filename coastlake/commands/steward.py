@@ -150,9 +150,38 @@ def restore(
     )
 
 
+def plans(
+    to: Annotated[str, typer.Option("--out", help="Folder for <stream>.md and .html.")] = "plans",
+    every: Annotated[
+        bool, typer.Option("--all", help="Every stream, not only those that need a plan.")
+    ] = False,
+    root: Root = None,
+) -> None:
+    """Write the Data Stream Plan of each funded and regional stream (Markdown and HTML),
+    generated from the registry and the lake; the server answers them at /plans/."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from lake.reader import Lake
+    from steward.stream_plans import stream_plan, streams_needing_plans, to_html, to_markdown
+
+    registry = open_registry()
+    lk = Lake(_storage(root))
+    folder = Path(to)
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    chosen = registry.streams if every else streams_needing_plans(registry)
+    for stream in chosen:
+        doc = stream_plan(lk, registry, stream, now)
+        (folder / f"{stream.id}.md").write_text(to_markdown(doc), encoding="utf-8")
+        (folder / f"{stream.id}.html").write_text(to_html(doc), encoding="utf-8")
+    console.print(f"{len(chosen)} Data Stream Plans written to {folder}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(archive_app, name="archive")
     app.add_typer(retention_app, name="retention")
     app.command()(backup)
     app.command()(verify)
     app.command()(restore)
+    app.command()(plans)

@@ -23,7 +23,6 @@ import tiles.app
 from coastlake.server import (
     admin,
     contributions,
-    cors,
     downloads,
     erddap,
     errors,
@@ -45,7 +44,6 @@ ServerPart = Callable[[FastAPI, LakeDeps], None]
 #: Every part, in the order its routes are matched.
 PARTS: tuple[ServerPart, ...] = (
     limits.install,
-    cors.install,
     metrics.install,
     erddap.install,
     sql.install,
@@ -58,7 +56,7 @@ PARTS: tuple[ServerPart, ...] = (
     tiles.app.install,
 )
 #: The map services alone (`lake grid serve`, and tests of the map services).
-MAP_PARTS: tuple[ServerPart, ...] = (limits.install, cors.install, tiles.app.install)
+MAP_PARTS: tuple[ServerPart, ...] = (limits.install, tiles.app.install)
 
 #: The built portal (`npm run build` in portal/, run by ./bootstrap).
 PORTAL_STATIC = Path(__file__).resolve().parent / "portal_static"

@@ -108,6 +108,7 @@ def dataset_details(ctx: LakeDeps, dataset_id: str) -> dict[str, Any]:
     stream = ctx.stream(dataset_id)
     doc["provider"] = stream.provider.model_dump() if stream else None
     doc["category"] = stream.category.value if stream else None
+    doc["provider_plan"] = stream.data_stream_plan if stream else None
     doc["units"] = {
         r["variable"]: r["units"]
         for r in ctx.sql(
