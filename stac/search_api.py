@@ -211,8 +211,11 @@ class LakeClient(BaseCoreClient):
         c = _drop_nulls(json.loads(json.dumps(collection)))
         c["assets"] = _client_assets(c.get("assets", {}), request)
         cid = c["id"]
+        built_for, root = public_url(), _server_root(request)
         c["links"] = [
-            link
+            {**link, "href": root + link["href"][len(built_for) :]}
+            if str(link.get("href", "")).startswith(built_for + "/")
+            else link
             for link in c.get("links", [])
             if link["rel"] not in ("self", "root", "parent", "items")
         ] + [
