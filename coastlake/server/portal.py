@@ -44,10 +44,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def stations_geojson(ctx: LakeDeps, now: datetime | None = None) -> dict[str, Any]:
-    """Every station ever seen as GeoJSON points with state, last time and latest values."""
+    """Every station of a published dataset ever seen, as GeoJSON points with state, last
+    time and latest values. A draft's data stay reachable by id; the map, like the catalog,
+    is for discovering what is published."""
+    published = {d.dataset_id for d in list_datasets(ctx, published_only=True)}
     features = []
     for s in station_states(ctx, now):
-        if s.lon is None or s.lat is None:
+        if s.lon is None or s.lat is None or s.dataset_id not in published:
             continue
         values = {k: v for k, v in dict(s.last_values or {}).items()}
         features.append(

@@ -65,10 +65,16 @@ const map = new maplibregl.Map({
   container: "map",
   style: {
     version: 8,
-    sources: { graticule: { type: "geojson", data: graticule() } },
+    sources: {
+      graticule: { type: "geojson", data: graticule() },
+      // Natural Earth 1:50m land (world-atlas), written into /static by the build
+      land: { type: "geojson", data: "/static/land-50m.geojson", attribution: "Natural Earth" },
+    },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#dbe9f2" } },
+      { id: "land", type: "fill", source: "land", paint: { "fill-color": "#f2efe6" } },
       { id: "graticule", type: "line", source: "graticule", paint: { "line-color": "#b5cbd8", "line-width": 0.6 } },
+      { id: "coastline", type: "line", source: "land", paint: { "line-color": "#6b8797", "line-width": 0.9 } },
     ],
   },
   center: [-70, 42.5],
@@ -133,6 +139,21 @@ function refresh() {
   if (src) src.setData(stationCollection());
   drawLegend();
   drawStationList();
+  drawEmptyNotice();
+}
+
+/** An empty real-time map says why (nothing reported lately) and offers the history. */
+function drawEmptyNotice() {
+  const notice = document.getElementById("empty-notice");
+  const empty = state.mode === "realtime" && state.stations.length > 0 && stationCollection().features.length === 0;
+  notice.hidden = !empty;
+  if (!empty) return;
+  const times = state.stations.map((f) => f.properties.last_time).filter(Boolean).sort();
+  const newest = times.length ? times[times.length - 1] : "never";
+  notice.replaceChildren(
+    el("p", {}, `No station has reported in the last week, so the real-time map is empty. The newest value in the lake is from ${newest}.`),
+    el("button", { id: "show-historical", onclick: () => document.getElementById("mode-historical").click() }, "Show the historical map"),
+  );
 }
 
 async function loadStations() {
