@@ -17,6 +17,8 @@ f. compaction: `lake compact`, wall time and the child's peak RSS
 
 BENCH_REGION_STATIONS (default 150) and BENCH_REGION_DAYS (history days, default 365: the
 year 2025; fewer: the last days of 2025) size the region. Work files: bench/work/region/.
+BENCH_REGION_REUSE_LAKE=1 reruns the steps after the backfill on the lake a previous run
+built; BENCH_REGION_SKIP names steps to leave out (their figures are carried over, marked).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import xarray as xr
 
-from bench.common import WORK, Result, timed
+from bench.common import RESULTS, WORK, Result, timed
 from bench.region_big import build_big_lake
 from bench.region_sources import (
     CF_NAMES,
@@ -759,9 +761,43 @@ def reads(ctx: Context) -> list[Result]:
         lk.close()
 
 
+#: Steps a rerun leaves out (BENCH_REGION_SKIP=compaction,reads): their figures are carried
+#: over from the committed results file, marked with the run they came from.
+SKIP = {step for step in os.environ.get("BENCH_REGION_SKIP", "").split(",") if step}
+#: The results a step produces, by name prefix.
+STEP_RESULTS = {"reads": ("station_month", "latest_per_station", "regional_daily_mean")}
+
+
+def carried_over(name: str) -> list[Result]:
+    """A skipped step's results from the last committed run."""
+    path = RESULTS / "bench_region.json"
+    if not path.exists():
+        return []
+    previous = json.loads(path.read_text())
+    prefixes = STEP_RESULTS.get(name, (name,))
+    out = []
+    for saved in previous["results"]:
+        if saved["name"].startswith(prefixes):
+            detail = {**saved.get("detail", {}), "carried_over_from": saved.get("git_sha", "?")}
+            out.append(
+                Result(
+                    saved["name"],
+                    saved["baseline"],
+                    saved["ours_s"],
+                    saved["baseline_s"],
+                    saved["rows"],
+                    detail,
+                )
+            )
+    _say(name, f"skipped (BENCH_REGION_SKIP); {len(out)} results carried over")
+    return out
+
+
 def guarded(name: str, step: Callable[[], Result | list[Result]]) -> list[Result]:
     """Run one step; a step that raises is reported (the error kept in the result) and the
     others still run, so one broken step does not cost a long run's other numbers."""
+    if name in SKIP:
+        return carried_over(name)
     load = round(os.getloadavg()[0], 2)
     try:
         out = step()
