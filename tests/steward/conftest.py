@@ -59,7 +59,10 @@ def harvested_lake(folder: Path, registry_path: Path) -> tuple[Storage, Registry
 @pytest.fixture(scope="module")
 def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lake, Registry]]:
     folder = tmp_path_factory.mktemp("steward")
-    storage, registry = harvested_lake(folder, write_registry(folder))
+    # NERRS kept here (the sample registry deletes it after each harvest, as the CDMO's
+    # terms ask) so its real provider flags can be written to files and checked.
+    keep_nerrs = {"nerrs_gndblwq": {"retention": {"keep": True}}}
+    storage, registry = harvested_lake(folder, write_registry(folder, **keep_nerrs))
     lk = Lake(storage)
     yield lk, registry
     lk.close()
