@@ -17,6 +17,7 @@ log (label `history refresh`), from which the next one is scheduled.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from lake.errors import ConfigError
 from lake.harvest_log import Attempt, HarvestLog, HarvestRecord
 from lake.registry import Stream, parse_duration
 from lake.storage import Storage
+
+log = logging.getLogger(__name__)
 
 REFRESH_LABEL = "history refresh"
 
@@ -115,8 +118,12 @@ def refreshes_due(
     last = last_refreshes(storage)
     out = []
     for stream in streams:
-        due = next_refresh(stream, last.get(stream.id))
-        rule = refresh_rule(stream)
+        try:
+            due = next_refresh(stream, last.get(stream.id))
+            rule = refresh_rule(stream)
+        except ConfigError as exc:  # one stream's bad rule must not stop the others
+            log.error("stream=%s history refresh skipped: %s", stream.id, exc)
+            continue
         if due is not None and rule is not None and due <= now:
             out.append(Refresh(stream, now - rule.back, now))
     return out

@@ -42,6 +42,15 @@ def test_rule_is_checked_when_read() -> None:
         refresh_rule(ndbc_stream("https://x", refresh={"every": "weekly", "back": "1d"}))
 
 
+def test_a_bad_rule_skips_that_stream_only(local_settings) -> None:
+    storage = Storage.from_settings(local_settings)
+    bad = ndbc_stream("https://x", refresh={"every": "weekly", "back": "1d"})
+    good = make_stream(
+        "other", {"kind": "ndbc", "stations": ["X"], "refresh": {"every": "1d", "back": "2d"}}
+    )
+    assert [r.stream.id for r in refreshes_due(storage, [bad, good])] == ["other"]
+
+
 def test_refresh_is_due_by_its_own_schedule_and_fetches_the_qcd_files(
     http_server, local_settings
 ) -> None:
