@@ -4,6 +4,7 @@ real HTTP that asks NDBC for the quality-controlled files of its window and is l
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from ingest.ndbc import NdbcRealtime
 from lake.errors import ConfigError
 from lake.harvest_log import HarvestLog
 from lake.registry import Registry
+from lake.settings import Settings
 from lake.storage import Storage
 from tests.ingest.support import NDBC, make_stream
 
@@ -88,3 +90,59 @@ def test_a_failed_refresh_names_its_window(http_server, local_settings) -> None:
     assert summary.status == "failed"
     assert f"window {due.since:%Y-%m-%d %H:%M}" in (summary.error or "")
     assert "requests failed" in (summary.error or "")
+
+
+def test_watch_runs_the_refresh_each_round(local_settings) -> None:
+    from ingest.schedule import watch
+
+    storage = Storage.from_settings(local_settings)
+    stream = ndbc_stream("https://x", refresh={"every": "1d", "back": "2d"})
+    calls: list[int] = []
+    rounds = watch(
+        storage,
+        [stream],
+        lambda due: [],
+        refresh=lambda: calls.append(1),
+        max_rounds=2,
+    )
+    assert rounds == 2 and len(calls) == 2
+
+
+def test_lake_harvest_runs_a_due_refresh_once(tmp_path: Path) -> None:
+    """The command line: `lake harvest` runs the due refresh (and the poll); run again at
+    once, neither is due."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    registry = tmp_path / "registry.yaml"
+    data = (REPO / "registry" / "data" / "www.ndbc.noaa.gov").as_posix()
+    registry.write_text(
+        "streams:\n"
+        "  - id: tplm2-wind\n"
+        "    title: Thomas Point winds\n"
+        "    provider: {name: NDBC}\n"
+        "    category: federal\n"
+        f"    source: {{kind: ndbc, url: 'file://{data}', file: cwind, history: stdmet,\n"
+        "             stations: [TPLM2], refresh: {every: 7d, back: 45d}}\n"
+        "    cadence: 1h\n"
+    )
+    env = {**os.environ, "LAKE_ROOT": str(tmp_path / "lake"), "LAKE_REGISTRY": str(registry)}
+    lake = str(Path(sys.executable).parent / "lake")
+
+    def harvest_cli() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [lake, "harvest"], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+        )
+
+    first = harvest_cli()
+    assert first.returncode == 0, first.stderr
+    storage = Storage.from_settings(Settings(root=str(tmp_path / "lake"), registry=str(registry)))
+    log = HarvestLog(storage).read().to_pylist()
+    assert [r["label"] for r in log].count(REFRESH_LABEL) == 1
+    # 45 days always reach last month: its monthly file was asked (absent offline: no data)
+    assert any(r["label"].startswith("TPLM2 monthly") and r["status"] == "ok" for r in log)
+    second = harvest_cli()
+    assert second.returncode == 0 and "nothing is due" in second.stderr
