@@ -4,6 +4,7 @@ and writes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -87,3 +88,24 @@ def test_a_renamed_column_names_itself(http_server, local_settings) -> None:
     assert record.status == "syntax_failed"
     assert "column 'WSPD kts' is not in the table" in record.error
     assert rows(storage) == []
+
+
+def test_fetch_year_steps_back_across_new_year() -> None:
+    """Read on 1 January, a table's August rows are last year's, not this year's."""
+    from ingest.html_table import HtmlTable
+    from lake.raw import RawResponse
+
+    stream = page_stream("https://www.ndbc.noaa.gov")
+    raw = RawResponse(
+        stream_id=stream.id,
+        url=stream.source.url or "",
+        body=PAGE.read_bytes(),
+        fetched_at=datetime(2027, 1, 1, 3, tzinfo=UTC),
+    )
+    parsed = HtmlTable().parse(stream, raw, "raw/page")
+    years = {t.year for t in parsed.rows.column("time").to_pylist()}
+    assert years == {2026}
+    august = HtmlTable().parse(
+        stream, replace(raw, fetched_at=datetime(2026, 8, 13, tzinfo=UTC)), "r"
+    )
+    assert {t.year for t in august.rows.column("time").to_pylist()} == {2026}
