@@ -15,7 +15,8 @@ from lake.storage import Storage
 @pytest.mark.slow
 def test_every_kind_is_in_the_sample_and_harvests_offline(local_settings) -> None:
     registry = load_registry(SAMPLE_REGISTRY)
-    in_situ = {"ndbc", "coops", "erddap", "nerrs", "csv", "html"}  # grids register kinds of their own
+    # grids register kinds of their own
+    in_situ = {"ndbc", "coops", "erddap", "nerrs", "csv", "html"}
     ours = [s for s in registry.streams if s.source.kind in in_situ]
     assert {s.source.kind for s in ours} == in_situ
     storage = Storage.from_settings(local_settings)

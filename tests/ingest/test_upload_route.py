@@ -32,7 +32,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Storage]]:
         upload_max_bytes=2 * 2**20,
     )
     storage = Storage.from_settings(settings)
-    with serve(create_app(storage, settings, parts=(contributions.install, portal.install))) as base:
+    app = create_app(storage, settings, parts=(contributions.install, portal.install))
+    with serve(app) as base:
         yield base, storage
 
 
