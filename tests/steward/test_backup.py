@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from coastlake.harvest import run_harvest
 from lake.grids import clear_open_cache, open_grid
 from lake.reader import Lake
+from lake.registry import load_registry
 from lake.settings import Settings
 from lake.storage import Storage
 from steward.backup import Tree, backup, restore, verify
@@ -111,3 +113,30 @@ def test_a_target_without_backup_is_named(tmp_path: Path) -> None:
         verify(lake, str(tmp_path / "nothing"))
     with pytest.raises(Exception, match="no coastlake backup"):
         restore(lake, str(tmp_path / "nothing"))
+
+
+@pytest.mark.s3
+def test_a_lake_on_s3_backs_up_to_a_folder_and_is_repaired(
+    tmp_path: Path, s3_settings: Settings
+) -> None:
+    """The primary on a bucket (ETags as stamps), the copy in a folder."""
+    registry_path = write_registry(tmp_path, ("ndbc-44029-ocean",))
+    settings = s3_settings.model_copy(update={"registry": str(registry_path)})
+    lake = Storage.from_settings(settings)
+    registry = load_registry(registry_path)
+    run_harvest(lake, registry, registry.streams, progress=False)
+    query = "select * exclude (ingested_at) from observations_all order by all"
+    lk = Lake(lake)
+    before = lk.sql(query)
+    folder = str(tmp_path / "copy")
+    first = backup(lake, folder)
+    assert first.copied and backup(lake, folder).copied == []
+    data_file = next(
+        k for k in first.copied if k.startswith("tables/observations/") and k.endswith(".parquet")
+    )
+    lake.write_bytes(lake.url(data_file), b"not parquet")
+    assert verify(lake, folder).corrupted == [data_file]
+    assert restore(lake, folder).copied == [data_file]
+    assert verify(lake).ok
+    assert lk.sql(query).equals(before)
+    lk.close()
