@@ -124,6 +124,31 @@ def archive_month(
     ]
 
 
+def months_due(
+    lk: Lake, registry: Registry, now: datetime | None = None, recheck: int = 2
+) -> list[str]:
+    """Ended months that hold values of an archived stream and were never sent, plus the
+    last `recheck` ended months (where late data and QC re-runs land): what a monthly run
+    of `lake archive ncei` without --month looks at, so no month is skipped."""
+    current = (now or datetime.now(UTC)).replace(tzinfo=None)
+    this_month = current.strftime("%Y-%m")
+    due: set[str] = set()
+    for stream in archived_streams(registry):
+        stored = lk.sql(
+            "SELECT DISTINCT strftime(time, '%Y-%m') AS month FROM observations_all "
+            "WHERE dataset_id = ?",
+            [stream.id],
+        ).to_pylist()
+        months = sorted(r["month"] for r in stored if r["month"] < this_month)
+        sent = {
+            url.rstrip("/").rsplit("/", 1)[-1]
+            for url in lk.storage.list(lk.storage.url(*SUBMISSIONS, stream.id))
+        }
+        due |= {m for m in months if m not in sent}
+        due |= set(months[-recheck:] if recheck else [])
+    return sorted(due)
+
+
 def _archive_stream_month(
     lk: Lake, target: Storage, stream: Stream, month: str, start: datetime, end: datetime
 ) -> MonthOutcome:

@@ -28,7 +28,14 @@ def _storage(root: str | None) -> Storage:
 
 @archive_app.command("ncei")
 def archive_ncei(
-    month: Annotated[str, typer.Option("--month", help="The month to package, YYYY-MM.")],
+    month: Annotated[
+        str | None,
+        typer.Option(
+            "--month",
+            help="The month to package, YYYY-MM (default: every ended month never sent, "
+            "and the last two rechecked for changes).",
+        ),
+    ] = None,
     to: Annotated[
         str | None,
         typer.Option("--out", help="Where packages go (default <lake>/archive/ncei/packages)."),
@@ -39,11 +46,13 @@ def archive_ncei(
     checksums, and a submission record; a month already sent unchanged is not sent again."""
     from lake.errors import LakeError
     from lake.reader import Lake
-    from steward.ncei import archive_month
+    from steward.ncei import archive_month, months_due
 
     registry = open_registry()
+    lk = Lake(_storage(root))
     try:
-        outcomes = archive_month(Lake(_storage(root)), registry, month, to)
+        months = [month] if month else months_due(lk, registry)
+        outcomes = [o for m in months for o in archive_month(lk, registry, m, to)]
     except LakeError as exc:
         raise fail(exc) from None
     table = Table("stream", "month", "action", "version", "files", "where")
@@ -58,6 +67,8 @@ def archive_ncei(
             sub.destination if sub else "",
         )
     out.print(table)
+    if not outcomes:
+        console.print("no month to archive: no stream has archive.ncei, or no ended month")
 
 
 @retention_app.command("apply")

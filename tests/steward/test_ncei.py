@@ -17,7 +17,7 @@ import xarray as xr
 from lake.errors import RequestError
 from lake.reader import Lake
 from lake.registry import Registry
-from steward.ncei import archive_month, submissions
+from steward.ncei import archive_month, months_due, submissions
 from tests.steward.compliance import NCEI_TIMESERIES, high_failures
 
 MONTH = "2022-05"
@@ -86,3 +86,14 @@ def test_archive_refuses_an_open_month_and_skips_an_empty_one(
         archive_month(lk, registry, "May 2022", str(tmp_path))
     assert [o.action for o in archive_month(lk, registry, "2019-01", str(tmp_path))] == ["empty"]
     assert not list(tmp_path.iterdir())
+
+
+def test_months_due_are_every_unsent_ended_month_and_the_last_ones(
+    sample_lake: tuple[Lake, Registry], tmp_path: Path
+) -> None:
+    lk, registry = sample_lake
+    archive_month(lk, registry, MONTH, str(tmp_path), now=NOW)  # May sent (or unchanged)
+    # The NDBC file runs 2022-04-21 .. 2022-06-05; July has not ended on NOW.
+    assert months_due(lk, registry, NOW, recheck=0) == ["2022-04", "2022-06"]
+    assert months_due(lk, registry, NOW, recheck=2) == ["2022-04", "2022-05", "2022-06"]
+    assert months_due(lk, registry, datetime(2022, 6, 10), recheck=0) == ["2022-04"]
