@@ -28,6 +28,7 @@ STATUS_SECTIONS = (
     harvest.status_section,
     catalog.status_section,
     grids.status_section,
+    steward.status_section,
 )
 
 app = typer.Typer(

@@ -189,6 +189,40 @@ def plans(
     console.print(f"{len(chosen)} Data Stream Plans written to {folder}")
 
 
+def status_section(lk: object, registry: object) -> None:
+    """`lake status` section: per archived stream the months sent to NCEI, the last backup
+    and the last retention run."""
+    from lake.reader import Lake
+    from lake.registry import Registry
+    from steward.backup import last_backup_manifest
+    from steward.ncei import SUBMISSIONS, archived_streams, submissions
+    from steward.retention import last_runs
+
+    if not isinstance(lk, Lake) or not isinstance(registry, Registry):
+        return
+    storage = lk.storage
+    table = Table("stewardship", "state", title="archive, backups, retention")
+    for stream in archived_streams(registry):
+        months = [
+            u.rstrip("/").rsplit("/", 1)[-1]
+            for u in storage.list(storage.url(*SUBMISSIONS, stream.id))
+        ]
+        latest = [submissions(storage, stream.id, m)[-1] for m in months]
+        sent = ", ".join(f"{s.month} v{s.version}" for s in latest[-6:]) or "none yet"
+        table.add_row(f"NCEI: {stream.id}", f"{len(latest)} months sent; last: {sent}")
+    found = last_backup_manifest(storage)
+    table.add_row(
+        "last backup",
+        f"{found[0]}: {len(found[1])} objects" if found else "never (lake backup --to URL)",
+    )
+    runs = last_runs(storage, limit=1)
+    table.add_row(
+        "last retention run",
+        f"{runs[0]['at']}: {len(runs[0]['actions'])} actions" if runs else "nothing deleted yet",
+    )
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(archive_app, name="archive")
     app.add_typer(retention_app, name="retention")
