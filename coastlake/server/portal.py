@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from coastlake.server.erddap.datasets import DatasetSummary, find_dataset, list_datasets
 from coastlake.server.metrics import qc_summary
@@ -286,6 +288,30 @@ def grid_layers(ctx: LakeDeps, max_times: int = 500) -> list[dict[str, Any]]:
     return out
 
 
+#: STAC Browser, built from npm into the portal's static folder (portal/stac-browser.mjs).
+STAC_BROWSER = Path(__file__).resolve().parent / "portal_static" / "stac-browser"
+
+
+def stac_browser_config(server_root: str) -> str:
+    """STAC Browser's runtime configuration: this server's STAC API, nothing else."""
+    config = {
+        "catalogUrl": f"{server_root}/stac/",
+        "catalogTitle": "coastlake",
+        "allowExternalAccess": False,
+    }
+    return f"window.STAC_BROWSER_CONFIG = {json.dumps(config)};\n"
+
+
 def install(app: FastAPI, deps: LakeDeps) -> None:
-    """Add the portal's JSON routes under /api to `app`."""
+    """Add the portal's JSON routes under /api, and STAC Browser at /stac-browser/ when built."""
     app.include_router(router(deps))
+    if not (STAC_BROWSER / "index.html").exists():
+        log.warning("STAC Browser not built (%s missing): run ./bootstrap", STAC_BROWSER)
+        return
+
+    @app.get("/stac-browser/config.js", include_in_schema=False)
+    def stac_browser_config_js(request: Request) -> Response:
+        root = str(request.base_url).rstrip("/")
+        return Response(stac_browser_config(root), media_type="text/javascript")
+
+    app.mount("/stac-browser", StaticFiles(directory=STAC_BROWSER, html=True), name="stac-browser")
