@@ -138,10 +138,17 @@ def source_units(column: str, unit_system: str) -> str:
     return UNITS[unit_system][column]
 
 
+#: CO-OPS's `q` field: p preliminary (real time), v verified (reviewed by CO-OPS).
+QUALITY_SOURCES = {"p": "preliminary", "v": "verified"}
+QUALITY_RANKS = {"preliminary": 0, "verified": 1}
+
+
 class Coops:
     """CO-OPS datagetter + mdapi."""
 
     kind: ClassVar[str] = "coops"
+    #: The products this source tags its values with, and their default ranks.
+    source_ranks: ClassVar[dict[str, int]] = QUALITY_RANKS
 
     def _base(self, stream: Stream) -> str:
         return (stream.source.url or DEFAULT_URL).rstrip("/")
@@ -275,11 +282,6 @@ class Coops:
             station=sid,
         )
         return Parsed(rows=tag_quality(stream, rows))
-
-
-#: CO-OPS's `q` field: p preliminary (real time), v verified (reviewed by CO-OPS).
-QUALITY_SOURCES = {"p": "preliminary", "v": "verified"}
-QUALITY_RANKS = {"preliminary": 0, "verified": 1}
 
 
 def tag_quality(stream: Stream, rows: pa.Table) -> pa.Table:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest.base import Harvester
-from ingest.contribution import Contribution
+from ingest.contribution import UPLOAD_RANK, Contribution
 from ingest.coops import Coops
 from ingest.csv_source import TextFile
 from ingest.erddap import Erddap
@@ -11,7 +11,7 @@ from ingest.html_table import HtmlTable
 from ingest.ndbc import NdbcRealtime
 from ingest.nerrs import Nerrs
 from lake.errors import ConfigError
-from lake.registry import EXTERNAL_KIND
+from lake.registry import EXTERNAL_KIND, Stream
 
 HARVESTERS: dict[str, type] = {
     NdbcRealtime.kind: NdbcRealtime,
@@ -44,3 +44,13 @@ def get_harvester(kind: str) -> Harvester:
         known = sorted({*HARVESTERS, *_grid_kinds(), EXTERNAL_KIND})
         raise ConfigError(f"source kind {kind!r} unknown; known: {known}")
     return found()  # type: ignore[no-any-return]
+
+
+def source_priority(stream: Stream) -> dict[str, int]:
+    """The stream's rule of which source wins a key: its kind's products and their default
+    ranks, uploads, then the registry's `source.priority` (higher replaces lower)."""
+    harvester = HARVESTERS.get(stream.source.kind)
+    defaults: dict[str, int] = dict(getattr(harvester, "source_ranks", {}))
+    rules = stream.source.params.get("priority")
+    own = {str(k): int(v) for k, v in rules.items()} if isinstance(rules, dict) else {}
+    return {**defaults, "upload": UPLOAD_RANK, **own}

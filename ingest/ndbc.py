@@ -214,6 +214,8 @@ class NdbcRealtime:
     """NDBC realtime2 files: `<base>/data/realtime2/<STATION>.<file>` (45 days each)."""
 
     kind: ClassVar[str] = "ndbc"
+    #: The products this source tags its values with, and their default ranks.
+    source_ranks: ClassVar[dict[str, int]] = PRODUCT_RANKS
 
     def requests(
         self, stream: Stream, since: datetime | None, until: datetime | None

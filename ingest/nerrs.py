@@ -76,10 +76,17 @@ def _stations(stream: Stream) -> list[dict[str, Any]]:
     return list(items)
 
 
+#: CDMO's review stages, from each row's Historical / ProvisionalPlus columns.
+REVIEW_RANKS = {"provisional": 0, "provisional_plus": 1, "historical": 2}
+_REVIEW_COLUMNS = ("Historical", "ProvisionalPlus")
+
+
 class Nerrs:
     """CDMO export CSVs, one per station and year."""
 
     kind: ClassVar[str] = "nerrs"
+    #: The products this source tags its values with, and their default ranks.
+    source_ranks: ClassVar[dict[str, int]] = REVIEW_RANKS
 
     def requests(
         self, stream: Stream, since: datetime | None, until: datetime | None
@@ -132,11 +139,6 @@ class Nerrs:
                 source=stream.id, url=raw.url, file=raw_file, what=f"no station {code}"
             )
         return Parsed(rows=parse_export(stream, station, raw.body, url=raw.url, raw_file=raw_file))
-
-
-#: CDMO's review stages, from each row's Historical / ProvisionalPlus columns.
-REVIEW_RANKS = {"provisional": 0, "provisional_plus": 1, "historical": 2}
-_REVIEW_COLUMNS = ("Historical", "ProvisionalPlus")
 
 
 def parse_archive(stream: Stream, raw: RawResponse, raw_file: str) -> pa.Table:

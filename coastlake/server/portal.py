@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from coastlake.server.erddap.datasets import DatasetSummary, find_dataset, list_datasets
 from coastlake.server.metrics import qc_summary
+from ingest.kinds import source_priority
 from lake.deps import LakeDeps, check_dataset_id, check_station_id
 from lake.errors import NotFound, RequestError
 from lake.grids import list_grids, open_grid
@@ -132,7 +133,7 @@ def dataset_details(ctx: LakeDeps, dataset_id: str) -> dict[str, Any]:
     ]
     doc["qc"] = {r["flag"]: r["values"] for r in qc_summary(ctx, dataset_id)}
     doc["sources"] = dataset_sources(ctx, dataset_id)
-    doc["source_priority"] = (stream.source.params.get("priority") or {}) if stream else {}
+    doc["source_priority"] = source_priority(stream) if stream else {}
     return doc
 
 

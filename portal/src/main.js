@@ -268,7 +268,9 @@ async function showDataset(datasetId, stationId) {
       row("variables", variables.map((v) => `${v} [${d.units[v]}]`).join(", ")),
       row("sources", (d.sources ?? []).map((s) =>
         `${s.source ?? "unnamed"} (rank ${s.rank ?? 0}): ${s.values} values, ${s.first ?? "?"} … ${s.last ?? "?"}`,
-      ).join("; ") + " — a higher rank replaces a lower one"),
+      ).join("; ")),
+      row("which value wins", Object.entries(d.source_priority ?? {}).sort((a, b) => a[1] - b[1])
+        .map(([name, rank]) => `${name} ${rank}`).join(" < ") + " (a higher rank replaces a lower one)"),
     ),
     el("h2", {}, "Quality control (values by QARTOD flag)"), qc,
     el("h2", {}, "Time series"),

@@ -206,3 +206,12 @@ def sources_of(storage: object) -> dict[str, int]:
         "select source, count(*) as n from observations_all group by source"
     )
     return {r["source"]: r["n"] for r in found.to_pylist()}
+
+
+def test_the_rule_is_the_kinds_defaults_then_the_streams() -> None:
+    from ingest.kinds import source_priority
+
+    plain = make_stream("a", {"kind": "ndbc", "stations": ["TPLM2"]})
+    assert source_priority(plain) == {"realtime2": 0, "monthly": 1, "yearly": 2, "upload": 1}
+    final = make_stream("b", {"kind": "ndbc", "stations": ["X"], "priority": {"realtime2": 2}})
+    assert source_priority(final)["realtime2"] == 2

@@ -60,6 +60,7 @@ def test_provider_token_uploads_netcdf_to_its_own_stream(server) -> None:  # typ
     assert len(rows(storage)) == 276
     # The dataset page says where the values came from and how they rank.
     page = httpx.get(f"{base}/api/datasets/erddap-tao-10n95w-iso", timeout=60).json()
+    assert page["source_priority"] == {"upload": 1}  # ERDDAP values carry no product
     assert page["sources"] == [
         {
             "source": "upload",
