@@ -20,16 +20,18 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from xpublish import Plugin, hookimpl
 
-from lake.errors import NotFound
+from lake.errors import NotFound, RequestError
 from lake.grids import GridStore, list_grids
 from lake.storage import Storage
 from tiles.dap_constraint import parse_constraint
 from tiles.dap_model import dap_entries
-from tiles.dap_response import das_text, dds_text, dods_body, response_parts
+from tiles.dap_response import das_text, dds_text, dods_body, response_parts, value_count
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/grids"
+#: Most values one .dods answer may carry; a larger request is a 413 asking for a subset.
+MAX_DODS_VALUES = 200_000_000
 DAP_HEADERS = {"XDODS-Server": "coastlake/DAP2", "Content-Description": "dods-dds"}
 
 
@@ -96,6 +98,12 @@ def opendap_router(storage: Storage) -> APIRouter:
     def dods(dataset_id: str, request: Request) -> StreamingResponse:
         entries = dap_entries(_grid(storage, dataset_id))
         parts = response_parts(entries, parse_constraint(request.url.query))
+        if (count := value_count(parts)) > MAX_DODS_VALUES:
+            raise RequestError(
+                f"the request asks for {count:,} values, more than {MAX_DODS_VALUES:,}; "
+                "ask for a subset with hyperslabs ([start:stride:stop])",
+                status=413,
+            )
         head = dds_text(dataset_id, parts).encode() + b"\nData:\n"
 
         def body() -> Iterable[bytes]:

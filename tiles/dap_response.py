@@ -173,6 +173,19 @@ def _encode(sliced: Sliced) -> Iterator[bytes]:
         yield b"\0" * (4 - count % 4)
 
 
+def value_count(parts: list[Part]) -> int:
+    """How many values a response carries (its size in values, maps included)."""
+    arrays: list[Sliced] = []
+    for part in parts:
+        if isinstance(part, Sliced):
+            arrays.append(part)
+        elif isinstance(part, GridPart):
+            arrays += [part.array, *part.maps]
+        else:
+            arrays += part.members
+    return sum(int(np.prod(a.shape)) for a in arrays)
+
+
 def dods_body(parts: list[Part]) -> Iterator[bytes]:
     """The XDR data of every part, in DDS order."""
     for part in parts:
