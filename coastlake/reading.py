@@ -237,7 +237,8 @@ def _read_request(
     raw: RawResponse | None = None
     raw_file: str | None = None
     try:
-        raw = fetch(stream.id, request, policy=options.policy, validators=validators, client=client)
+        policy = options.policy.for_stream(stream)
+        raw = fetch(stream.id, request, policy=policy, validators=validators, client=client)
         if raw is None or (ok_before and last is not None and last.raw_id == raw.raw_id):
             log.info("stream=%s %s: unchanged since the last harvest", stream.id, request.label)
             out.status = "unchanged"
@@ -317,7 +318,7 @@ def _read_metadata(
         raw: RawResponse | None = None
         raw_file: str | None = None
         try:
-            raw = fetch(stream.id, request, policy=options.policy, client=client)
+            raw = fetch(stream.id, request, policy=options.policy.for_stream(stream), client=client)
             if raw is None:  # no validators were sent, so a 304 cannot happen
                 raise FetchError(source=stream.id, url=request.url, what="empty reply")
             raw_file = RawZone(storage).put(raw)

@@ -32,7 +32,8 @@ import pandas as pd
 import xarray as xr
 
 from ingest.base import Request
-from ingest.fetch import fetch
+from ingest.decoded import check_decoded_size
+from ingest.fetch import FetchPolicy, fetch
 from ingest.grid_roms import is_roms, regrid_roms
 from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
 from ingest.grid_thredds import opendap_urls
@@ -72,7 +73,9 @@ def _open_bytes(stream_id: str, url: str, body: bytes) -> xr.Dataset:
     try:
         nc = netCDF4.Dataset(_name(url) or "source.nc", mode="r", memory=body)
         with xr.open_dataset(xr.backends.NetCDF4DataStore(nc)) as ds:
-            return ds.load()
+            return check_decoded_size(ds, source=stream_id, url=url).load()
+    except ParseError:
+        raise
     except Exception as exc:
         raise ParseError(
             source=stream_id, url=url, what=f"not a readable NetCDF file: {exc}"
@@ -92,8 +95,15 @@ def open_source(
             ds = xr.open_dataset(url)
         except Exception as exc:
             raise ParseError(source=stream.id, url=url, what=f"cannot open OPeNDAP: {exc}") from exc
-        return subset(ds, stream.source.params).load(), None
-    raw = fetch(stream.id, Request(url=url, label=Path(urlparse(url).path).name), client=client)
+        part = subset(ds, stream.source.params)
+        return check_decoded_size(part, source=stream.id, url=url).load(), None
+    policy = FetchPolicy().for_stream(stream)
+    raw = fetch(
+        stream.id,
+        Request(url=url, label=Path(urlparse(url).path).name),
+        policy=policy,
+        client=client,
+    )
     if raw is None:  # pragma: no cover - no validators are sent
         raise ParseError(source=stream.id, url=url, what="source answered 304 with no body")
     raw_id = None
