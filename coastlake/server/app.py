@@ -23,6 +23,7 @@ import tiles.app
 from coastlake.server import (
     admin,
     contributions,
+    cors,
     downloads,
     erddap,
     errors,
@@ -44,6 +45,7 @@ ServerPart = Callable[[FastAPI, LakeDeps], None]
 #: Every part, in the order its routes are matched.
 PARTS: tuple[ServerPart, ...] = (
     limits.install,
+    cors.install,
     metrics.install,
     erddap.install,
     sql.install,
@@ -56,7 +58,7 @@ PARTS: tuple[ServerPart, ...] = (
     tiles.app.install,
 )
 #: The map services alone (`lake grid serve`, and tests of the map services).
-MAP_PARTS: tuple[ServerPart, ...] = (limits.install, tiles.app.install)
+MAP_PARTS: tuple[ServerPart, ...] = (limits.install, cors.install, tiles.app.install)
 
 #: The built portal (`npm run build` in portal/, run by ./bootstrap).
 PORTAL_STATIC = Path(__file__).resolve().parent / "portal_static"
