@@ -17,15 +17,28 @@ from lake.registry import Stream
 from lake.tables import QC_COLUMNS
 
 
-def station_rows_sql(include_flagged: bool) -> str:
-    """The query of one station's rows in a time window (parameters: dataset, station,
-    start, end); the served view masks values that failed QC unless `include_flagged`."""
+def station_rows_query(
+    dataset_id: str,
+    station_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    include_flagged: bool,
+) -> tuple[str, list[Any]]:
+    """The query (and its parameters) of one station's rows in [start, end]; the served
+    view masks values that failed QC unless `include_flagged`. The window is given as
+    years too, so DuckDB skips other years' partitions unopened."""
     view = "observations_all" if include_flagged else "observations"
     columns = ", ".join([*SERIES_COLUMNS, "qc_agg", *QC_COLUMNS, "provider_flag"])
-    return (
-        f"SELECT {columns} FROM {view} WHERE dataset_id = ? AND station_id = ? "
-        "AND time >= coalesce(?, time) AND time <= coalesce(?, time) ORDER BY time"
-    )
+    where = ["dataset_id = ?", "station_id = ?"]
+    params: list[Any] = [dataset_id, station_id]
+    if start is not None:
+        where += ["time >= ?", "year >= ?"]
+        params += [start, start.year]
+    if end is not None:
+        where += ["time <= ?", "year <= ?"]
+        params += [end, end.year]
+    return f"SELECT {columns} FROM {view} WHERE {' AND '.join(where)} ORDER BY time", params
 
 
 def station_dataset(
@@ -43,9 +56,10 @@ def station_dataset(
 
     Raises NotFound when the window holds no value.
     """
-    rows = lk.sql(
-        station_rows_sql(include_flagged), [dataset_id, station_id, start, end]
-    ).to_pandas()
+    query, params = station_rows_query(
+        dataset_id, station_id, start, end, include_flagged=include_flagged
+    )
+    rows = lk.sql(query, params).to_pandas()
     if variables:
         rows = rows[rows["variable"].isin(variables)]
     if rows.empty:

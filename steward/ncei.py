@@ -24,7 +24,7 @@ from lake.errors import RequestError
 from lake.netcdf import dataset_to_netcdf_bytes
 from lake.reader import Lake
 from lake.registry import Kind, Registry, Stream
-from lake.station_files import station_dataset, station_rows_sql
+from lake.station_files import station_dataset, station_rows_query
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,8 @@ def _fingerprint(
     lk: Lake, stream_id: str, station_id: str, start: datetime, end: datetime
 ) -> tuple[str, int]:
     """A hash of everything stored for the station's month (values, flags, provenance)."""
-    rows = lk.sql(station_rows_sql(True), [stream_id, station_id, start, end]).to_pandas()
+    query, params = station_rows_query(stream_id, station_id, start, end, include_flagged=True)
+    rows = lk.sql(query, params).to_pandas()
     rows = rows.sort_values(["time", "variable", "z"], kind="stable")
     digest = hashlib.sha256(rows.to_csv(index=False).encode()).hexdigest()
     return digest, len(rows)
