@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ingest.base import Parsed, RawResponse, Request, StationInfo, source_rank, with_source
-from ingest.netcdf_series import is_netcdf, parse_timeseries
-from ingest.normalize import VariableMapping
+from ingest.netcdf_series import described_variables, is_netcdf, parse_timeseries
+from ingest.normalize import CANONICAL_UNITS, VariableMapping
 from lake.errors import ConfigError
 from lake.registry import SourceConfig, Stream
 
@@ -69,7 +69,8 @@ class Contribution:
     kind: ClassVar[str] = KIND
 
     def __init__(self) -> None:
-        self.netcdf_units: dict[str, str] = {}
+        #: Variables of the NetCDF file just parsed, by their CF attributes.
+        self.file_mapping: dict[str, VariableMapping] = {}
 
     def _own(self, stream: Stream) -> Any:
         from ingest.kinds import get_harvester  # the registry of kinds lists this one
@@ -86,13 +87,18 @@ class Contribution:
         return stations
 
     def column_mapping(self, stream: Stream) -> dict[str, VariableMapping]:
+        """For a NetCDF file, its own `standard_name` and `units` attributes (CF names the
+        lake knows); else the stream's harvester's mapping."""
         own = self._own(stream)
         mapping = getattr(own, "column_mapping", None)
+        if self.file_mapping:  # the registry's `variables` still override it
+            return dict(self.file_mapping)
         found: dict[str, VariableMapping] = mapping(original_stream(stream)) if mapping else {}
         return found
 
     def parse(self, stream: Stream, raw: RawResponse, raw_file: str) -> Parsed:
         own_stream = original_stream(stream)
+        self.file_mapping = {}
         if is_netcdf(raw.body):
             rows = self._parse_netcdf(stream, own_stream, raw, raw_file)
             parsed = Parsed(rows=rows)
@@ -112,6 +118,11 @@ class Contribution:
     def _parse_netcdf(
         self, stream: Stream, own_stream: Stream, raw: RawResponse, raw_file: str
     ) -> Any:
+        known = described_variables(raw.body, CANONICAL_UNITS)
+        self.file_mapping = {
+            name: VariableMapping(standard_name, units or None)
+            for name, (standard_name, units) in known.items()
+        }
         stations = self.stations(stream)
         ids = {s.station_id.rsplit(":", 1)[-1].lower(): s.station_id for s in stations}
         ids |= {str(s.wmo_id).lower(): s.station_id for s in stations if s.wmo_id}
@@ -127,10 +138,13 @@ class Contribution:
 
 
 def _own_label(stream: Stream) -> str:
-    """The label a harvester of one station per file expects: the stream's station id."""
+    """The label a harvester of one station per file expects: the stream's station id, and
+    its product where the source has several (CO-OPS reads `<station> <product>`)."""
     params = stream.source.params
     items = params.get("stations") or ([params["station"]] if "station" in params else [])
     if len(items) != 1:
         return ""
     item = items[0]
-    return str(item["id"]) if isinstance(item, dict) else str(item)
+    station = str(item["id"]) if isinstance(item, dict) else str(item)
+    product = params.get("product")
+    return f"{station} {product}" if isinstance(product, str) else station

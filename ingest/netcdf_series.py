@@ -10,7 +10,7 @@ their `units` attribute.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import netCDF4
@@ -94,6 +94,9 @@ def parse_timeseries(
     tables = []
     for name in names:
         var = ds[name]
+        # NDBC's DODS files hold one station as (time, latitude: 1, longitude: 1)
+        single = [d for d in var.dims if d not in (obs_dim, station_dim) and var.sizes[d] == 1]
+        var = var.squeeze(single, drop=True) if single else var
         times, values, at = _flatten(ds, var, time, station_dim, index)
         if at is None:  # one station along time
             at = np.zeros(len(values), dtype=int)
@@ -116,6 +119,21 @@ def parse_timeseries(
             )
         )
     return pa.concat_tables(tables) if tables else SOURCE_SCHEMA.empty_table()
+
+
+def described_variables(body: bytes, known: Collection[str]) -> dict[str, tuple[str, str]]:
+    """Data variables whose `standard_name` is one of `known` (CF names the lake stores):
+    name -> (standard_name, units). Empty for bytes that are not readable NetCDF (the parse
+    reports that); a variable with a name outside CF needs the registry to map it."""
+    try:
+        ds = open_netcdf(body, source="", url="", raw_file=None)
+    except ParseError:
+        return {}
+    return {
+        str(name): (str(var.attrs["standard_name"]), str(var.attrs.get("units", "")))
+        for name, var in ds.data_vars.items()
+        if var.attrs.get("standard_name") in known
+    }
 
 
 def _by_standard_name(ds: xr.Dataset, name: str) -> str | None:

@@ -111,6 +111,8 @@ UNIT_ALIASES: dict[str, str] = {
     "feet": "ft",
     "pss-78": "1",
     "pss": "1",
+    "us_statute_miles": "survey_mile",  # NDBC's NetCDF visibility
+    "us_statute_mile": "survey_mile",
 }
 
 #: Quantities without a physical unit whose sources spell the scale in many ways

@@ -26,6 +26,7 @@ from tests.ingest.support import INGEST_DATA, NDBC, one, rows
 
 LATEST = NDBC / "data/latest_obs/latest_obs.txt"
 TAO_NC = INGEST_DATA / "pmelTao5dayIso_ISO_6_10N265E.ncCF.nc"
+VCAF1_NC = INGEST_DATA / "vcaf1h2005.nc"
 LAKE = str(Path(sys.executable).parent / "lake")
 
 
@@ -116,3 +117,42 @@ def test_lake_contribute_command(tmp_path: Path) -> None:
     refused = lake("ndbc-latest-obs", str(bad))
     assert refused.returncode == 1
     assert "empty.csv refused (syntax_failed)" in " ".join(refused.stderr.split())
+
+
+def test_netcdf_read_by_its_own_cf_names(local_settings, tmp_path: Path) -> None:
+    """NDBC's own NetCDF for C-MAN VCAF1 (2005, recorded), sent for a stream of that
+    station: variables with CF names the lake knows are read by those names and units."""
+    from lake.registry import Registry
+    from tests.ingest.support import make_stream
+
+    storage = Storage.from_settings(local_settings)
+    stream = make_stream("ndbc-vcaf1", {"kind": "ndbc", "stations": ["VCAF1"]})
+    registry = Registry(streams=[stream])
+    done = contribute(storage, registry, "ndbc-vcaf1", VCAF1_NC, "NDBC")
+    assert done.ok, done.record.error
+    # first record: 2005-02-01 21:00, wind_spd 5.5 m/s from 325 degrees_true, air 21.1 C
+    at = "time = timestamp '2005-02-01 21:00:00'"
+    assert one(storage, f"{at} and variable = 'wind_speed'")["value"] == pytest.approx(5.5)
+    assert one(storage, f"{at} and variable = 'wind_from_direction'")["value"] == 325.0
+    air = one(storage, f"{at} and variable = 'air_temperature'")
+    assert air["value"] == pytest.approx(21.1) and air["units"] == "degC"
+    assert air["station_id"] == "urn:ioos:station:wmo:vcaf1"
+    assert (air["lon"], air["lat"]) == (pytest.approx(-81.11), pytest.approx(24.71))
+    # names the lake does not know ("gust", "air_pressure_at_sea_level") are not guessed at
+    assert not rows(storage, "variable in ('gust', 'air_pressure_at_sea_level')")
+    assert len(rows(storage, "variable = 'wind_speed'")) == 7274
+
+
+def test_coops_json_in_the_streams_own_format(local_settings, registry, tmp_path: Path) -> None:
+    """CO-OPS's own datagetter JSON (Seattle, January 2015, recorded) for the CO-OPS
+    stream: read by the CO-OPS harvester, which needs the station and the product."""
+    from tests.ingest.support import COOPS
+
+    storage = Storage.from_settings(local_settings)
+    sent = COOPS / "api/prod/datagetter/9447130_water_level_metric_201501010000-201501310000.json"
+    done = contribute(storage, registry, "coops-9447130-water-level", sent, "CO-OPS")
+    assert done.ok, done.record.error
+    assert done.record.rows_added > 7000  # 6-minute values for 30 days
+    found = rows(storage, "variable = 'water_surface_height_above_reference_datum'")
+    assert len(found) == done.record.rows_added
+    assert {r["station_id"] for r in found} == {"urn:ioos:station:NOAA.NOS.CO-OPS:9447130"}
