@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     netcdf_max_decoded_bytes: int = Field(
         default=4 * 2**30, description="Most bytes a harvested NetCDF may decode to."
     )
+    backup_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint of backup targets (lake backup/verify/restore), when they "
+        "live on another store than the lake (Backblaze B2, say); unset: the lake's.",
+    )
+    backup_access_key_id: str | None = Field(default=None, description="Key of backup targets.")
+    backup_secret_access_key: str | None = Field(
+        default=None, description="Secret of backup targets."
+    )
+    backup_region: str | None = Field(default=None, description="Region of backup targets.")
 
     # Standard AWS variables (no LAKE_ prefix), read so any S3-compatible store works.
     aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")

@@ -130,6 +130,18 @@ class Tree:
 
 
 def open_tree(url: str, settings: Settings) -> Tree:
+    """A backup's objects at `url`; on S3 with the LAKE_BACKUP_* credentials where given,
+    so a copy can live on another store than the lake."""
+    if url.startswith("s3://") and (settings.backup_endpoint_url or settings.backup_access_key_id):
+        settings = settings.model_copy(
+            update={
+                "aws_endpoint_url": settings.backup_endpoint_url or settings.aws_endpoint_url,
+                "aws_access_key_id": settings.backup_access_key_id,
+                "aws_secret_access_key": settings.backup_secret_access_key,
+                "aws_session_token": None,
+                "aws_region": settings.backup_region or settings.aws_region,
+            }
+        )
     return Tree(Storage.from_settings(settings, root=url))
 
 

@@ -140,3 +140,24 @@ def test_a_lake_on_s3_backs_up_to_a_folder_and_is_repaired(
     assert verify(lake).ok
     assert lk.sql(query).equals(before)
     lk.close()
+
+
+@pytest.mark.s3
+def test_a_backup_bucket_on_another_store_uses_its_own_credentials(
+    tmp_path: Path, moto: MotoServer
+) -> None:
+    """The lake has no S3 settings at all; only LAKE_BACKUP_* name the target's store."""
+    bucket = f"offsite-{uuid.uuid4().hex[:8]}"
+    moto.create_bucket(bucket)
+    storage, _ = harvested_lake(tmp_path, write_registry(tmp_path, ("ndbc-44029-ocean",)))
+    lake = Storage.from_settings(
+        Settings(
+            root=storage.root,
+            backup_endpoint_url=moto.endpoint,
+            backup_access_key_id="testing",
+            backup_secret_access_key="testing",
+        )
+    )
+    assert lake.settings.aws_endpoint_url is None
+    done = backup(lake, f"s3://{bucket}/lake")
+    assert done.copied and verify(lake, f"s3://{bucket}/lake").ok
