@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pystac
 import pytest
 import stac_validator.utilities as stac_schemas
 import xarray as xr
+from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 from stac_api_validator.validations import QueryConfig, validate_api
 from stac_validator.validate import StacValidate
 
@@ -88,6 +90,28 @@ def test_every_api_item_and_collection_validates_with_its_extensions(
         assert "null" not in json.dumps(obj["assets"]), obj["id"]
     grid = next(i for i in items if i["id"] == GRID)
     assert any("cf:parameter" in a for a in grid["assets"].values())
+
+
+@pytest.fixture
+def offline_pystac(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pystac's own validator, its schema cache filled from the same files (no network)."""
+    validator = JsonSchemaSTACValidator()
+    for uri, path in MAP.items():
+        validator.schema_cache[uri] = json.loads(Path(path).read_text())
+    monkeypatch.setattr(RegisteredValidator, "_validator", validator)
+
+
+def test_pystac_validates_api_and_static_catalog(
+    stac_server: str, sample_lake: SampleLake, offline_pystac: None
+) -> None:
+    collections = httpx.get(stac_server + "/collections").json()["collections"]
+    items = httpx.get(stac_server + "/search", params={"limit": 100}).json()["features"]
+    checked = [pystac.Collection.from_dict(c).validate() for c in collections]
+    checked += [pystac.Item.from_dict(i).validate() for i in items]
+    catalog = pystac.Catalog.from_file(str(sample_lake.root / "catalog" / "catalog.json"))
+    assert catalog.validate_all() > 0
+    schemas = {uri for uris in checked for uri in uris}
+    assert any("cf/v0.2.0" in u for u in schemas) and any("datacube" in u for u in schemas)
 
 
 def test_static_catalog_validates_with_its_extensions(
