@@ -91,6 +91,20 @@ def test_getfeatureinfo_is_the_stored_cell(served: str, lake: Storage) -> None:
         .read()
         .decode()
     )
+    # WMS 1.1.1 (OWSLib's default, older desktop GIS): X/Y and lon/lat order
+    old = WebMapService(f"{served}/wms", version="1.1.1", timeout=60).getfeatureinfo(
+        layers=["mw-sst:sst"],
+        query_layers=["mw-sst:sst"],
+        srs="EPSG:4326",
+        bbox=box,
+        size=(81, 81),
+        format="image/png",
+        info_format="application/json",
+        xy=picks[0][::-1],
+        time=day,
+    )
+    value_111 = json.loads(old.read())["features"][0]["properties"]["value"]
+    assert value_111 == pytest.approx(float(values[picks[0]]))
     # no TIME: the newest
     newest = want.isel(time=-1).values[::-1, :][picks[1]]
     assert ("value = " + ("" if np.isnan(newest) else f"{float(newest)}")) in text
