@@ -29,6 +29,18 @@ GEOJSON = "application/json"
 DEFAULT_CRS = "urn:ogc:def:crs:EPSG::4326"
 CRS84 = "urn:ogc:def:crs:OGC:1.3:CRS84"
 MAX_COUNT = 10_000
+#: Names of WGS 84 a client may ask the features in (all answered the same way).
+WGS84_NAMES = frozenset(
+    n.lower()
+    for n in (
+        DEFAULT_CRS,
+        CRS84,
+        "EPSG:4326",
+        "CRS:84",
+        "http://www.opengis.net/def/crs/EPSG/0/4326",
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    )
+)
 _XSD_TYPES = {"i": "xsd:long", "u": "xsd:long", "f": "xsd:double", "b": "xsd:boolean"}
 
 
@@ -209,9 +221,14 @@ def get_feature(storage: Storage, params: dict[str, str]) -> tuple[str, str]:
     if len(typenames) > 1:
         raise RequestError("ask for one feature type at a time")
     layer_id = _layer_id(typenames[0])
+    srs = params.get("srsname", DEFAULT_CRS)
+    if srs.lower() not in WGS84_NAMES:
+        raise RequestError(f"SRSNAME {srs[:60]!r} not offered; the layers are in {DEFAULT_CRS}")
     bbox = parse_bbox(params["bbox"]) if params.get("bbox") else None
     count, start = _count(params)
     every = read_layer(storage, layer_id, bbox=bbox)
+    if params.get("resulttype", "").lower() == "hits":  # how many, no features (QGIS asks)
+        return to_gml(every.iloc[:0], layer_id, len(every)), GML
     page = every.iloc[start : start + count]
     fmt = (params.get("outputformat") or GML).lower()
     if fmt in ("application/json", "json", "geojson", "application/geo+json"):

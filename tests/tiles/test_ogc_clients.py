@@ -206,6 +206,16 @@ def test_wfs_read_by_owslib_geojson_and_gml(served: str, lake: Storage, tmp_path
         typename=["coastlake:ca-mpa"], maxfeatures=3, outputFormat="application/json"
     )
     assert len(json.loads(few.read())["features"]) == 3
+    hits = httpx.get(
+        f"{served}/wfs",
+        params={"request": "GetFeature", "typenames": "coastlake:ca-mpa", "resulttype": "hits"},
+    )
+    assert f'numberMatched="{len(every)}"' in hits.text and "wfs:member" not in hits.text
+    other_crs = httpx.get(
+        f"{served}/wfs",
+        params={"request": "GetFeature", "typenames": "coastlake:ca-mpa", "srsname": "EPSG:3857"},
+    )
+    assert other_crs.status_code == 400
     gml = wfs.getfeature(typename=["coastlake:ca-state"]).read()
     path = tmp_path / "state.gml"
     path.write_bytes(gml)
