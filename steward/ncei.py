@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from lake.errors import RequestError
+from lake.errors import NotFound, RequestError
 from lake.netcdf import dataset_to_netcdf_bytes
 from lake.reader import Lake
 from lake.registry import Kind, Registry, Stream
@@ -209,6 +209,39 @@ def _archive_stream_month(
     )
     log.info("%s %s: sent v%d, %d files", stream.id, month, version, len(files))
     return MonthOutcome(stream.id, month, "sent", record)
+
+
+#: What NCEI may answer about a submission, recorded by `record_status`.
+STATUSES = ("sent", "received", "accepted", "rejected")
+
+
+def record_status(
+    storage: Storage,
+    stream_id: str,
+    month: str,
+    status: str,
+    accession: str | None = None,
+    version: int | None = None,
+) -> Submission:
+    """Record NCEI's answer (and accession number) on a month's submission (the newest
+    version unless `version` is given); raises NotFound/RequestError naming what is wrong."""
+    if status not in STATUSES:
+        raise RequestError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    found = submissions(storage, stream_id, month)
+    chosen = [s for s in found if version is None or s.version == version]
+    if not chosen:
+        raise NotFound(
+            f"no submission of {stream_id} {month}" + (f" v{version}" if version else "")
+        )
+    record = chosen[-1]
+    record.status = status
+    if accession:
+        record.accession = accession
+    storage.write_bytes(
+        storage.url(*SUBMISSIONS, stream_id, month, f"v{record.version}.json"),
+        json.dumps(asdict(record), indent=1).encode(),
+    )
+    return record
 
 
 def _fingerprint(

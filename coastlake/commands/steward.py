@@ -71,6 +71,31 @@ def archive_ncei(
         console.print("no month to archive: no stream has archive.ncei, or no ended month")
 
 
+@archive_app.command("record")
+def archive_record(
+    stream: Annotated[str, typer.Argument(help="Stream id.")],
+    month: Annotated[str, typer.Argument(help="The month, YYYY-MM.")],
+    status: Annotated[str, typer.Option("--status", help="received, accepted or rejected.")],
+    accession: Annotated[
+        str | None, typer.Option("--accession", help="NCEI's accession number.")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Version (default: the newest).")] = None,
+    root: Root = None,
+) -> None:
+    """Record NCEI's answer on a month's submission, with its accession number."""
+    from lake.errors import LakeError
+    from steward.ncei import record_status
+
+    try:
+        record = record_status(_storage(root), stream, month, status, accession, version)
+    except LakeError as exc:
+        raise fail(exc) from None
+    console.print(
+        f"{stream} {month} v{record.version}: {record.status}"
+        + (f", accession {record.accession}" if record.accession else "")
+    )
+
+
 @retention_app.command("apply")
 def retention_apply(
     dry_run: Annotated[

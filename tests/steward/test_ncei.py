@@ -14,13 +14,14 @@ import pyarrow as pa
 import pytest
 import xarray as xr
 
-from lake.errors import RequestError
+from lake.errors import NotFound, RequestError
 from lake.reader import Lake
 from lake.registry import Registry
-from steward.ncei import archive_month, months_due, submissions
+from steward.ncei import archive_month, months_due, record_status, submissions
 from tests.steward.compliance import NCEI_TIMESERIES, high_failures
 
 MONTH = "2022-05"
+STREAM = "ndbc-44013-stdmet"
 NOW = datetime(2022, 7, 1)
 
 
@@ -94,6 +95,29 @@ def test_months_due_are_every_unsent_ended_month_and_the_last_ones(
     lk, registry = sample_lake
     archive_month(lk, registry, MONTH, str(tmp_path), now=NOW)  # May sent (or unchanged)
     # The NDBC file runs 2022-04-21 .. 2022-06-05; July has not ended on NOW.
-    assert months_due(lk, registry, NOW, recheck=0) == ["2022-04", "2022-06"]
+    sent = {m for m in ("2022-04", "2022-05", "2022-06") if submissions(lk.storage, STREAM, m)}
+    assert "2022-05" in sent
+    assert months_due(lk, registry, NOW, recheck=0) == sorted({"2022-04", "2022-06"} - sent)
     assert months_due(lk, registry, NOW, recheck=2) == ["2022-04", "2022-05", "2022-06"]
-    assert months_due(lk, registry, datetime(2022, 6, 10), recheck=0) == ["2022-04"]
+    assert months_due(lk, registry, datetime(2022, 6, 10), recheck=0) == sorted({"2022-04"} - sent)
+
+
+def test_ncei_answer_is_recorded_on_the_submission(
+    sample_lake: tuple[Lake, Registry], tmp_path: Path
+) -> None:
+    lk, registry = sample_lake
+    archive_month(lk, registry, "2022-04", str(tmp_path), now=NOW)
+    record = record_status(lk.storage, "ndbc-44013-stdmet", "2022-04", "accepted", "0299999")
+    again = submissions(lk.storage, "ndbc-44013-stdmet", "2022-04")[-1]
+    assert (
+        (again.status, again.accession)
+        == ("accepted", "0299999")
+        == (
+            record.status,
+            record.accession,
+        )
+    )
+    with pytest.raises(RequestError, match="not one of"):
+        record_status(lk.storage, "ndbc-44013-stdmet", "2022-04", "lost")
+    with pytest.raises(NotFound, match="no submission"):
+        record_status(lk.storage, "ndbc-44013-stdmet", "2019-01", "accepted")
