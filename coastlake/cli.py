@@ -183,7 +183,10 @@ def compact(
     """Merge small files into large ones sorted by station and time."""
     from lake.reader import Lake
 
-    n = Lake.open(root).observations.compact(min_files=min_files)
+    try:
+        n = Lake.open(root).observations.compact(min_files=min_files)
+    except LakeError as exc:  # e.g. other writers kept winning the commit race
+        raise fail(exc) from None
     console.print(f"compacted {n} partitions")
 
 
@@ -201,8 +204,13 @@ def vacuum(
     hours = (
         retention_hours if retention_hours is not None else get_settings().vacuum_retention_hours
     )
-    removed = Lake.open(root).observations.vacuum(timedelta(hours=hours))
-    console.print(f"removed {len(removed)} files older than {hours} h that no version needs")
+    from lake.maintenance import vacuum as vacuum_table
+
+    try:
+        report = vacuum_table(Lake.open(root).observations, timedelta(hours=hours))
+    except LakeError as exc:
+        raise fail(exc) from None
+    console.print(report.summary(hours))
 
 
 @app.command()

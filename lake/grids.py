@@ -14,6 +14,7 @@ them (`lake.grid_runs`); chunking and encodings are in `lake.grid_layout`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -134,15 +135,29 @@ class GridStore:
         return not self.storage.is_s3 and not os.path.isdir(self.url)
 
     def exists(self) -> bool:
+        """Whether the grid holds data: a repository with at least one commit after its
+        creation. A repository a crash left before its first commit does not count."""
         if self._absent_locally():
             return False
         try:
-            return bool(icechunk.Repository.exists(icechunk_storage(self.storage, self.dataset_id)))
+            ic_storage = icechunk_storage(self.storage, self.dataset_id)
+            if not icechunk.Repository.exists(ic_storage):
+                return False
+            return _has_commit(self.repo())
+        except NotFound:
+            return False
+        except StorageError:
+            raise
         except Exception as exc:  # an unreachable bucket is a storage fault, not "missing"
             raise StorageError(f"grid {self.dataset_id}: cannot reach {self.url}: {exc}") from exc
 
     def repo(self, create: bool = False) -> icechunk.Repository:
-        """The repository; created on first write, NotFound for readers if it is absent."""
+        """The repository; created on first write, NotFound for readers if it is absent.
+
+        A first write that finds the remains of a creation a crash cut short (files under
+        the grid's prefix but no repository) removes them and creates the repository anew:
+        nothing was ever committed there, so nothing a reader saw is lost.
+        """
         if self._repo is not None:
             return self._repo
         if not create and self._absent_locally():
@@ -152,6 +167,13 @@ class GridStore:
             if icechunk.Repository.exists(ic_storage):
                 self._repo = icechunk.Repository.open(ic_storage)
             elif create:
+                if self._leftovers():
+                    log.warning(
+                        "grid %s: removing what a crash left of its first creation",
+                        self.dataset_id,
+                    )
+                    self.storage.fs.rm(self.url, recursive=True)
+                    ic_storage = icechunk_storage(self.storage, self.dataset_id)
                 self._repo = icechunk.Repository.create(ic_storage)
             else:
                 raise NotFound(f"no grid {self.dataset_id!r} in the lake")
@@ -160,6 +182,13 @@ class GridStore:
         except Exception as exc:
             raise StorageError(f"grid {self.dataset_id}: cannot open {self.url}: {exc}") from exc
         return self._repo
+
+    def _leftovers(self) -> bool:
+        """Files under the grid's prefix (where no repository is)."""
+        try:
+            return bool(self.storage.fs.find(self.url))
+        except FileNotFoundError:
+            return False
 
     def snapshot_id(self) -> str:
         """Id of the newest commit on main: a cheap way to tell if a cached read is stale."""
@@ -346,6 +375,11 @@ class GridStore:
             attrs=dict(ds.attrs),
             extra_dims=extra,
         )
+
+
+def _has_commit(repo: icechunk.Repository) -> bool:
+    """Whether main has a commit after the repository's initial (empty) one."""
+    return len(list(itertools.islice(repo.ancestry(branch="main"), 2))) > 1
 
 
 def _coord(ds: xr.Dataset, names: tuple[str, ...]) -> np.ndarray | None:

@@ -90,10 +90,10 @@ def client(served: Served) -> Iterator[httpx.Client]:
         yield c
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def lake_unchanged_and_alive(served: Served) -> Iterator[None]:
-    """After each test: the lake's files are byte for byte the same and /healthz answers
-    within a second."""
+    """After each server test: the lake's files are byte for byte the same and /healthz
+    answers within a second."""
     before = tree_hash(served.root)
     yield
     started = time.monotonic()

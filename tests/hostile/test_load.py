@@ -8,8 +8,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.hostile.conftest import Served
+
+#: Every test here: the lake byte for byte unchanged and /healthz alive afterwards.
+pytestmark = pytest.mark.usefixtures("lake_unchanged_and_alive")
 
 SLOW = "SELECT count(*) FROM range(1000000000000) a, range(1000) b"
 

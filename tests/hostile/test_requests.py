@@ -11,6 +11,9 @@ import pytest
 
 from tests.hostile.conftest import ANSWER_WITHIN_S, Served
 
+#: Every test here: the lake byte for byte unchanged and /healthz alive afterwards.
+pytestmark = pytest.mark.usefixtures("lake_unchanged_and_alive")
+
 
 def refused(r: httpx.Response, *words: str) -> None:
     """A 4xx whose body names the fault and tells nothing of where the lake lives."""
