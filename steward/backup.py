@@ -4,7 +4,8 @@ checksum, restore.
 A backup is a plain copy of every object under the lake root, plus a manifest (relative
 path -> size, SHA-256, and the source's stamp: mtime or ETag) at
 `<target>/.coastlake-backup/manifest.json`; the manifest is also kept in the lake under
-`stewardship/backups/`, so `lake verify` without a target still has checksums to compare.
+`stewardship/backups/`, so `lake verify` without a target still has checksums to compare
+(and without any backup it still checks the Delta logs and the raw zone's content hashes).
 
 - Incremental: an object whose size and stamp match the manifest is not read again; any
   other is read, hashed, copied only if its hash differs, and read back from the target to
@@ -29,7 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
+import pyarrow as pa
+
+from lake.delta import open_table
 from lake.errors import RequestError
 from lake.settings import Settings
 from lake.storage import Storage
@@ -47,6 +52,8 @@ IMMUTABLE = re.compile(
     r"|(^raw/[^/]+/[0-9a-f]{2}/[0-9a-f]{64}$)"
     r"|(^grids/.+/(chunks|manifests|snapshots|transactions)/[^/]+$)"
 )
+#: A raw response: named by the SHA-256 of its bytes.
+RAW_OBJECT = re.compile(r"^raw/[^/]+/[0-9a-f]{2}/[0-9a-f]{64}$")
 #: Copied last: what names the other files (Delta commits, Icechunk branch and tag refs).
 _NAMING = re.compile(r"(/_delta_log/)|(/refs/)|(^grids/[^/]+/repo$)")
 
@@ -232,15 +239,22 @@ def last_backup_manifest(lake: Storage) -> tuple[str, dict[str, Entry]] | None:
 
 
 def verify(lake: Storage, against: str | None = None) -> VerifyReport:
-    """Check the lake's objects against a backup's checksums (the last backup's, kept in
-    the lake, when `against` is not given); with `against`, the backup's copies as well.
+    """Check the lake's objects; name the missing and the corrupted ones.
 
-    Missing: in the manifest, not in the lake. Corrupted: an object that never changes once
-    written (data files, log entries, raw responses, grid chunks) whose bytes differ.
-    Changed: a mutable object (catalog, sidecars, refs) that differs, as it may.
+    Always, without any backup: every data file the Delta tables' current versions name
+    must exist with the size their log records, and every raw response must hash to its
+    name (the raw zone is content-addressed). Then against a backup's checksums (the last
+    backup's, kept in the lake, when `against` is not given; none yet is fine): missing is
+    in the manifest but not in the lake; corrupted is an object that never changes once
+    written (data files, log entries, raw responses, grid chunks) whose bytes differ;
+    changed is a mutable object (catalog, sidecars, refs) that differs, as it may. With
+    `against`, the backup's own copies are checked as well.
     """
     source = Tree(lake)
+    listing = source.listing()
     target: Tree | None = None
+    manifest: dict[str, Entry] = {}
+    where = "the lake's own logs and content hashes"
     if against:
         target = open_tree(against, lake.settings)
         manifest = target.manifest()
@@ -249,17 +263,16 @@ def verify(lake: Storage, against: str | None = None) -> VerifyReport:
             raise RequestError(f"{against} holds no coastlake backup (no {MANIFEST})")
     else:
         found = last_backup_manifest(lake)
-        if found is None:
-            raise RequestError("the lake has no backup to verify against; run lake backup first")
-        where, manifest = found
+        if found is not None:
+            where, manifest = found
     report = VerifyReport(against=where)
-    listing = source.listing()
+    _verify_internal(lake, listing, report)
     for key, entry in sorted(manifest.items()):
         report.checked += 1
         if key not in listing:
-            report.missing.append(key)
+            _add(report.missing, key)
         elif _sha(source.read(key)) != entry.sha256:
-            (report.corrupted if IMMUTABLE.search(key) else report.changed).append(key)
+            _add(report.corrupted if IMMUTABLE.search(key) else report.changed, key)
         if target is not None:
             try:
                 copy = target.read(key)
@@ -269,6 +282,36 @@ def verify(lake: Storage, against: str | None = None) -> VerifyReport:
             if _sha(copy) != entry.sha256:
                 report.backup_corrupted.append(key)
     return report
+
+
+def _add(found: list[str], key: str) -> None:
+    if key not in found:
+        found.append(key)
+
+
+def _verify_internal(
+    lake: Storage, listing: dict[str, tuple[int, str]], report: VerifyReport
+) -> None:
+    """The checks a lake needs no backup for: Delta data files against their log, raw
+    responses against their content hash."""
+    for table_url in lake.list(lake.url("tables")):
+        name = table_url.rstrip("/").rsplit("/", 1)[-1]
+        table = open_table(lake.url("tables", name), lake.delta_options())
+        if table is None:
+            continue
+        files = pa.table(table.get_add_actions(flatten=True)).select(["path", "size_bytes"])
+        for row in files.to_pylist():
+            key = f"tables/{name}/{unquote(str(row['path']))}"
+            report.checked += 1
+            if key not in listing:
+                _add(report.missing, key)
+            elif listing[key][0] != int(row["size_bytes"]):
+                _add(report.corrupted, key)
+    for key in listing:
+        if RAW_OBJECT.match(key):
+            report.checked += 1
+            if _sha(Tree(lake).read(key)) != key.rsplit("/", 1)[-1]:
+                _add(report.corrupted, key)
 
 
 def restore(lake: Storage, source_url: str) -> BackupResult:

@@ -142,11 +142,16 @@ def backup(
 def verify(
     against: Annotated[
         str | None,
-        typer.Option("--against", help="A backup (default: the checksums of the last backup)."),
+        typer.Option(
+            "--against", help="A backup (default: the checksums of the last backup, if any)."
+        ),
     ] = None,
     root: Root = None,
 ) -> None:
-    """Name every object of the lake that is missing or corrupted; exit 1 if any is."""
+    """Name every object of the lake that is missing or corrupted; exit 1 if any is.
+
+    Data files are checked against the Delta logs, raw responses against their content
+    hash, and every object against a backup's checksums."""
     from lake.errors import LakeError
     from steward.backup import verify as run_verify
 

@@ -161,3 +161,20 @@ def test_a_backup_bucket_on_another_store_uses_its_own_credentials(
     assert lake.settings.aws_endpoint_url is None
     done = backup(lake, f"s3://{bucket}/lake")
     assert done.copied and verify(lake, f"s3://{bucket}/lake").ok
+
+
+def test_verify_without_a_backup_checks_the_logs_and_content_hashes(tmp_path: Path) -> None:
+    """A lake never backed up: the Delta log's files and sizes, and the raw responses'
+    names (their SHA-256), are enough to name a missing and a corrupted object."""
+    storage, _ = harvested_lake(tmp_path, write_registry(tmp_path, ("ndbc-44029-ocean",)))
+    clean = verify(storage)
+    assert clean.ok and clean.checked > 0
+    keys = Tree(storage).listing()
+    data_file = next(
+        k for k in keys if k.startswith("tables/observations/") and k.endswith(".parquet")
+    )
+    raw_file = next(k for k in keys if k.startswith("raw/") and not k.endswith(".json"))
+    Path(storage.url(data_file)).unlink()
+    Path(storage.url(raw_file)).write_bytes(b"bit rot")
+    report = verify(storage)
+    assert (report.missing, report.corrupted) == ([data_file], [raw_file])
