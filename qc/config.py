@@ -42,11 +42,13 @@ log = logging.getLogger(__name__)
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yaml"
 
-#: What each data category runs. Federal streams keep their provider's flags.
+#: What each data category runs. Gross range runs on every stream (its limits come from the
+#: threshold table), so no value is called good without a test that looked at it; every
+#: stream's provider flags enter the aggregate through `qc.provider_flags`.
 CATEGORY_TESTS: dict[Category, tuple[str, ...]] = {
-    Category.federal: ("syntax",),
-    Category.model: ("syntax", "timing_gap"),
-    Category.static: ("syntax",),
+    Category.federal: ("syntax", "gross_range"),
+    Category.model: ("syntax", "timing_gap", "gross_range"),
+    Category.static: ("syntax", "gross_range"),
     Category.funded: TEST_NAMES,
     Category.regional: TEST_NAMES,
 }
@@ -91,7 +93,9 @@ class SeriesPlan:
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
     flat_line_interval_s: float = 3600.0
     neighbors: tuple[str, ...] = ()
-    keep_provider_flags: bool = False
+    keep_provider_flags: bool = True
+    #: The stream's source kind: which provider table reads its flags.
+    provider_kind: str = ""
 
     def window_points(self) -> int:
         """How many neighbouring points a value's flags depend on (each side), at most."""
@@ -169,7 +173,8 @@ def plan_for(
         tests=tests,
         flat_line_interval_s=_seconds(settings.interval),
         neighbors=settings.neighbors,
-        keep_provider_flags=stream.category is Category.federal,
+        keep_provider_flags=True,
+        provider_kind=stream.source.kind,
     )
 
 

@@ -13,21 +13,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from ioos_qc import qartod
 
-from lake.flags import FAIL, FLAG_NAMES, MISSING, NOT_EVALUATED, PASS, SUSPECT
+from lake.flags import FAIL, MISSING, NOT_EVALUATED, PASS, SUSPECT
 from lake.tables import KEY_COLUMNS, QC_COLUMNS, QC_TESTS
+from qc.aggregate import aggregate
 from qc.catalogue import (
     MonthRange,
     Series,
     run_test,
 )
 from qc.config import SeriesPlan
+from qc.provider_flags import provider_qartod
 
 log = logging.getLogger(__name__)
-
-#: A QARTOD flag a provider may already give (federal data): kept in the aggregate.
-_QARTOD_TEXT = {str(v): v for v in FLAG_NAMES}
 
 SeriesKey = tuple[str, str, str, float]  # dataset_id, station_id, variable, z
 
@@ -53,19 +51,17 @@ def run_series(
     value = np.asarray(value, dtype=np.float64)
     out = {col: np.full(n, NOT_EVALUATED, dtype=np.int8) for col in QC_COLUMNS}
     series = Series(time, value, lon, lat, plan.flat_line_interval_s, climatology, neighbor)
-    run: list[np.ndarray] = []
+    run: dict[str, np.ndarray] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for test, params in plan.tests.items():
             flags = run_test(test, params, series)
             out[f"qc_{test}"] = flags
-            run.append(flags)
+            run[test] = flags
+    provider = None
     if plan.keep_provider_flags and provider_flag is not None:
-        run.append(np.array([_QARTOD_TEXT.get(str(f).strip(), 0) for f in provider_flag], np.int8))
-    if run:
-        out["qc_agg"] = np.asarray(qartod.qartod_compare(run), dtype=np.int8)
-    else:
-        out["qc_agg"] = np.full(n, NOT_EVALUATED, dtype=np.int8)
+        provider = provider_qartod(plan.provider_kind, provider_flag)
+    out["qc_agg"] = aggregate(run, provider, n)
     return out
 
 

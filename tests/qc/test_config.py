@@ -42,7 +42,9 @@ def test_sample_registry_plans() -> None:
     federal = plan_for(
         registry.get("ndbc-44013-stdmet"), "urn:ioos:station:wmo:44013", "sea_surface_temperature"
     )
-    assert set(federal.tests) == {"syntax"} and federal.keep_provider_flags
+    # Federal: the provider's flags, plus the gross range test from the threshold table.
+    assert set(federal.tests) == {"syntax", "gross_range"} and federal.keep_provider_flags
+    assert federal.provider_kind == "ndbc"
     regional = registry.get("ndbc-44029-ocean")
     temp = plan_for(regional, "urn:ioos:station:wmo:44029", "sea_water_temperature")
     assert set(temp.tests) >= {"gross_range", "spike", "rate_of_change", "flat_line", "location"}
@@ -80,11 +82,11 @@ def test_station_override_disable_and_bad_threshold() -> None:
         plan_for(inverted, "urn:ioos:sensor:axiom:20363", "unknown_parameter_1000427")
 
 
-def test_model_and_static_streams_run_no_qartod() -> None:
+def test_model_and_static_streams_run_gross_range_only() -> None:
     model = plan_for(make_stream("m", category="model", tests={}), "urn:x", "sea_water_temperature")
-    assert set(model.tests) == {"syntax", "timing_gap"}
+    assert set(model.tests) == {"syntax", "timing_gap", "gross_range"}
     static = plan_for(make_stream("s", category="static", tests={}), "urn:x", "wind_speed")
-    assert set(static.tests) == {"syntax"}
+    assert set(static.tests) == {"syntax", "gross_range"}
 
 
 def test_neighbor_test_against_a_second_station(local_settings) -> None:

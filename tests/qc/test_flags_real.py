@@ -108,12 +108,23 @@ def test_federal_stream_keeps_provider_flags_and_is_not_retested(local_settings:
     ObservationTable(storage).write(qc_before_write(storage, stream, rows))
     (series,) = read_series(storage, "federal-humboldt").values()
     assert set(series["qc_syntax"].to_pylist()) == {1}
+    # Gross range runs on federal streams too (limits from the threshold table); the rest
+    # of the suite does not.
+    assert set(series["qc_gross_range"].to_pylist()) <= {1, 3, 4}
     for column in QC_COLUMNS[1:]:
-        assert set(series[column].to_pylist()) == {2}, column
+        if column != "qc_gross_range":
+            assert set(series[column].to_pylist()) == {2}, column
     # The provider's own QARTOD flag is kept and decides the aggregate where it fails a value.
     failed = [f == "4" for f in series["provider_flag"].to_pylist()]
     assert sum(failed) == 5
-    assert [a == 4 for a in series["qc_agg"].to_pylist()] == failed
+    assert [a == 4 for a in series["qc_agg"].to_pylist()] == [
+        f or g == 4 for f, g in zip(failed, series["qc_gross_range"].to_pylist(), strict=True)
+    ]
+    # Pass only where gross range passed: the aggregate never claims more than was tested.
+    for agg, gross in zip(
+        series["qc_agg"].to_pylist(), series["qc_gross_range"].to_pylist(), strict=True
+    ):
+        assert agg != 1 or gross == 1
 
 
 @pytest.mark.s3
