@@ -63,27 +63,36 @@ class TableFiles:
     def select(self, wanted: FileFilter) -> list[str]:
         """URLs of the active files that may hold rows matching `wanted`."""
         actions = self.actions()
-        if actions is None or actions.num_rows == 0:
+        if actions is None:
             return []
-        keep = pa.array([True] * actions.num_rows)
-        for column, values in wanted.partitions.items():
-            if values is None:
-                continue
-            field = f"partition.{column}"
-            cast = pa.array(values).cast(actions.schema.field(field).type)
-            keep = pc.and_(keep, pc.is_in(actions[field], value_set=cast))
-        for column, (low, high) in wanted.within.items():
-            low_field, high_field = f"min.{column}", f"max.{column}"
-            if low_field not in actions.column_names:
-                continue  # no statistics for the column: every file may match
-            kind = actions.schema.field(high_field).type
-            # A file without statistics (null min/max) is kept: it may hold anything.
-            if low is not None:
-                above = pc.greater_equal(actions[high_field], pa.scalar(low).cast(kind))
-                keep = pc.and_(keep, pc.fill_null(above, True))
-            if high is not None:
-                below = pc.less_equal(actions[low_field], pa.scalar(high).cast(kind))
-                keep = pc.and_(keep, pc.fill_null(below, True))
-        paths = actions.filter(keep)["path"].to_pylist()
-        # Paths in the log are relative and URL-encoded (a partition value may hold spaces).
-        return [p if "://" in p else f"{self.url}/{unquote(p)}" for p in paths]
+        return select_files(actions, self.url, wanted)
+
+
+def select_files(actions: pa.Table, table_url: str, wanted: FileFilter) -> list[str]:
+    """URLs of the files among `actions` (a table's flattened add actions) that may hold
+    rows matching `wanted`."""
+    if actions.num_rows == 0:
+        return []
+    keep = pa.array([True] * actions.num_rows)
+    for column, values in wanted.partitions.items():
+        if values is None:
+            continue
+        field = f"partition.{column}"
+        cast = pa.array(values).cast(actions.schema.field(field).type)
+        keep = pc.and_(keep, pc.is_in(actions[field], value_set=cast))
+    for column, (low, high) in wanted.within.items():
+        low_field, high_field = f"min.{column}", f"max.{column}"
+        if low_field not in actions.column_names:
+            continue  # no statistics for the column: every file may match
+        kind = actions.schema.field(high_field).type
+        # A file without statistics (null min/max) is kept: it may hold anything.
+        if low is not None:
+            above = pc.greater_equal(actions[high_field], pa.scalar(low).cast(kind))
+            keep = pc.and_(keep, pc.fill_null(above, True))
+        if high is not None:
+            below = pc.less_equal(actions[low_field], pa.scalar(high).cast(kind))
+            keep = pc.and_(keep, pc.fill_null(below, True))
+    paths = actions.filter(keep)["path"].to_pylist()
+    base = table_url.rstrip("/")
+    # Paths in the log are relative and URL-encoded (a partition value may hold spaces).
+    return [p if "://" in p else f"{base}/{unquote(p)}" for p in paths]

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pds
+import pyarrow.fs as pafs
 from deltalake import (
     ColumnProperties,
     CommitProperties,
@@ -40,6 +41,7 @@ from lake.delta import (
     with_commit_retry,
 )
 from lake.errors import StorageError
+from lake.snapshot import FileFilter, select_files
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -397,20 +399,47 @@ class ObservationTable:
         )
         return WriteResult(rows.num_rows, rows.num_rows, 0, self.delta().version())
 
-    def dataset(self) -> pds.Dataset:
-        """A pyarrow dataset over the current version (empty table if none exists yet)."""
+    def dataset(self, where: FileFilter | None = None) -> pds.Dataset:
+        """A pyarrow dataset over the current version (empty table if none exists yet).
+
+        With `where`, only over the files whose partition values and statistics say they
+        may hold such rows: a dataset over a region's thousands of files costs seconds to
+        build (delta-rs makes a partition expression per file in Python), one over the few
+        files a harvest batch needs costs milliseconds.
+        """
         table = open_table(self.url, self.options)
         if table is None:
             return pds.dataset(OBSERVATION_SCHEMA.empty_table())
-        missing = missing_fields(table)
-        if not missing:
-            return table.to_pyarrow_dataset()
         # Reading never writes (a reader may hold read-only credentials): a table not yet
         # given a new column reads it as null, as it will be for these rows once added.
         schema = pa.schema(table.schema().to_arrow())
-        for field in missing:
+        for field in missing_fields(table):
             schema = schema.append(field.with_nullable(True))
-        return table.to_pyarrow_dataset(schema=schema)
+        if where is None:
+            return table.to_pyarrow_dataset(schema=schema)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        files = select_files(actions, self.url, where)
+        # The table's own schema, as delta-rs gives it, has string views that pyarrow's
+        # filters cannot compare with plain strings; the files hold plain strings.
+        schema = OBSERVATION_SCHEMA
+        if not files:
+            return pds.dataset(schema.empty_table())
+        if self.storage.is_s3:
+            filesystem: pafs.FileSystem = pafs.PyFileSystem(pafs.FSSpecHandler(self.storage.fs))
+            base, files = self.url.removeprefix("s3://"), [f.removeprefix("s3://") for f in files]
+        else:
+            filesystem, base = pafs.LocalFileSystem(), self.url
+        parts = table.metadata().partition_columns
+        return pds.dataset(
+            files,
+            schema=schema,
+            format="parquet",
+            filesystem=filesystem,
+            partitioning=pds.partitioning(
+                pa.schema([schema.field(c) for c in parts]), flavor="hive"
+            ),
+            partition_base_dir=base,
+        )
 
     def compact(self, min_files: int = 2, small_bytes: int = SMALL_FILE_BYTES) -> int:
         """Rewrite the small files of each partition holding at least `min_files` of them.

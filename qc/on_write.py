@@ -8,6 +8,7 @@ test now has a next value) are returned too, so the merge updates them in the sa
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -19,6 +20,7 @@ import pyarrow.dataset as pds
 
 from lake.registry import Stream
 from lake.series import SeriesTable
+from lake.snapshot import FileFilter
 from lake.storage import Storage
 from lake.tables import (
     OBSERVATION_SCHEMA,
@@ -98,8 +100,13 @@ def flag_batch(
     needs_lake = needs_context or any(
         "climatology" in planner(k).tests or planner(k).neighbors for k, _, _ in bounds
     )
+    whole: Callable[[], pds.Dataset] = lambda: dataset  # noqa: E731
     if needs_lake and dataset is None:
-        dataset = ObservationTable(storage).dataset()
+        # The files near the batch only; the whole table only if a series' window reaches
+        # beyond them (a long outage), built then.
+        with_neighbors = any(planner(k).neighbors for k, _, _ in bounds)
+        dataset = _near_batch(storage, batch, _reach(stream), all_stations=with_neighbors)
+        whole = functools.cache(ObservationTable(storage).dataset)
     if climatology is None:
         climatology = (
             load_climatology(storage)
@@ -109,7 +116,7 @@ def flag_batch(
     pieces = [_with_role(batch, NEW)]
     if needs_context:
         assert dataset is not None
-        nearby = StoredNearby(storage, dataset, batch, bounds, stream)
+        nearby = StoredNearby(storage, dataset, whole, batch, bounds, stream)
         pieces += _stored_context(nearby, batch, bounds, planner, stream)
     combined = pa.concat_tables([_old_flags(p) for p in pieces], promote_options="default")
     flagged = flag_table(
@@ -139,11 +146,12 @@ class StoredNearby:
         self,
         storage: Storage,
         dataset: pds.Dataset,
+        whole: Callable[[], pds.Dataset],
         batch: pa.Table,
         bounds: list[tuple[SeriesKey, int, int]],
         stream: Stream,
     ) -> None:
-        self.full = dataset
+        self.whole = whole
         state = SeriesTable(storage).read()
         self.known_state = state.num_rows > 0
         self.spans = {
@@ -153,7 +161,7 @@ class StoredNearby:
             )
             for r in state.to_pylist()
         }
-        self.reach = np.timedelta64(int(max(stream.cadence.total_seconds() * 200, 7 * 86400)), "s")
+        self.reach = _reach(stream)
         times = batch.column("time").to_numpy().astype("datetime64[us]")
         lows, highs, variables = [], [], set()
         for key, first, stop in bounds:
@@ -175,6 +183,10 @@ class StoredNearby:
                 & (pc.field("time") >= pa.scalar(self.start, pa.timestamp("us")))
                 & (pc.field("time") <= pa.scalar(self.end, pa.timestamp("us")))
             )
+            # The batch's stations only, filtered in memory: the files store strings as
+            # views, which pyarrow's row-group pruning cannot compare with a string.
+            stations = pa.array(sorted({k[1] for k, _, _ in bounds}))
+            rows = rows.filter(pc.is_in(rows.column("station_id"), value_set=stations))
         self.near = _by_series(rows)
 
     def _overlap(
@@ -197,7 +209,7 @@ class StoredNearby:
     ) -> Window:
         """`read_window` from the rows read once, or from the table if they fall short."""
         if not self.known_state:
-            return read_window(self.full, key, start, end, points, cadence)
+            return read_window(self.whole(), key, start, end, points, cadence)
         span = self.spans.get(key)
         if span is None:  # no stored values: nothing around the new ones
             empty = OBSERVATION_SCHEMA.empty_table()
@@ -209,8 +221,33 @@ class StoredNearby:
             not found.after_truncated and span[1] > end + self.reach
         )
         if stored_outside:
-            return read_window(self.full, key, start, end, points, cadence)
+            return read_window(self.whole(), key, start, end, points, cadence)
         return found
+
+
+def _reach(stream: Stream) -> np.timedelta64:
+    """How far around a batch stored values are read at once: 200 intervals, at least a day
+    (a series with a longer gap before its new values is read on its own)."""
+    return np.timedelta64(int(max(stream.cadence.total_seconds() * 200, 86400)), "s")
+
+
+def _near_batch(
+    storage: Storage, batch: pa.Table, reach: np.timedelta64, *, all_stations: bool
+) -> pds.Dataset:
+    """The table's files that may hold the batch's variables (and stations, unless a
+    neighbour test needs the others) within `reach` of its times."""
+    times = batch.column("time")
+    start = pc.min(times).as_py() - reach.astype(timedelta)
+    end = pc.max(times).as_py() + reach.astype(timedelta)
+    within: dict[str, tuple[object | None, object | None]] = {"time": (start, end)}
+    if not all_stations:
+        # Files hold runs of stations (writes sort by station): their ranges prune the rest.
+        span = pc.min_max(batch.column("station_id")).as_py()
+        within["station_id"] = (span["min"], span["max"])
+    variables = pc.unique(batch.column("variable")).to_pylist()
+    return ObservationTable(storage).dataset(
+        FileFilter(partitions={"variable": variables}, within=within)
+    )
 
 
 def _by_series(rows: pa.Table) -> dict[SeriesKey, pa.Table]:
