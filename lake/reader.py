@@ -17,7 +17,7 @@ import xarray as xr
 from lake.duck import SERVED_VALUE, connect, refresh_views
 from lake.errors import NotFound
 from lake.flags import NOT_EVALUATED
-from lake.netcdf import NcVariable, timeseries_dataset
+from lake.netcdf import SERIES_POSITION, NcVariable, timeseries_dataset
 from lake.read_cache import SeriesCache
 from lake.settings import Settings, get_settings
 from lake.snapshot import FileFilter, TableFiles
@@ -156,29 +156,6 @@ class Lake:
             self._views_live = False
 
 
-#: The station and where it is: scalars of a single-station file.
-_SERIES_POSITION = (
-    NcVariable(
-        "time",
-        "time",
-        "coordinate",
-        {"standard_name": "time", "axis": "T", "long_name": "time (UTC)"},
-    ),
-    NcVariable("station_id", "string", "station", {"long_name": "station"}),
-    NcVariable(
-        "lon", role="instance", attrs={"standard_name": "longitude", "units": "degrees_east"}
-    ),
-    NcVariable(
-        "lat", role="instance", attrs={"standard_name": "latitude", "units": "degrees_north"}
-    ),
-    NcVariable(
-        "z",
-        role="instance",
-        attrs={"standard_name": "height", "units": "m", "positive": "up", "axis": "Z"},
-    ),
-)
-
-
 def _utc_naive(when: datetime | str | None) -> pd.Timestamp | None:
     """A time bound as the table stores times: UTC without a zone."""
     if when is None:
@@ -231,7 +208,7 @@ def _to_dsg(rows: pa.Table, dataset_id: str, station_id: str) -> xr.Dataset:
     frame_columns: dict[str, Any] = {"time": times, **position, "station_id": station_id}
     units = rows["units"].to_numpy(zero_copy_only=False)
     first_row = np.unique(column_of, return_index=True)[1]
-    variables = list(_SERIES_POSITION)
+    variables = list(SERIES_POSITION)
     for index, name in enumerate(columns):
         frame_columns[name] = values[:, index]
         frame_columns[f"{name}_qc_agg"] = flags[:, index]
