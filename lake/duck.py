@@ -1,8 +1,9 @@
 """DuckDB over the lake: extensions from the PyPI wheels, views over the Delta tables.
 
 Views: `observations` (values that failed QC masked to NULL, what is served by default),
-`observations_all` (everything, with the flags), `stations` (station metadata) and `latest`
-(the newest value of every series, from the series state kept at write time).
+`observations_all` (everything, with the flags), `stations` (station metadata), `series`
+(every series' first and last time, kept at write time) and `latest` (the newest value of
+every series, from the same state).
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection, storage: Storage) -> bool:
     if series is None:
         con.register("__empty_series", SERIES_SCHEMA.empty_table())
         series = "SELECT * FROM __empty_series"
+    # Every series' span, kept at write time: what the catalog's extents are made of.
+    con.execute(f"CREATE OR REPLACE VIEW series AS {series}")
     # The newest value of every series, kept at write time: what the real-time map asks.
     con.execute(
         "CREATE OR REPLACE VIEW latest AS SELECT dataset_id, station_id, variable, z, "

@@ -16,12 +16,33 @@ from stac.extents import GridExtent, LakeContents, LayerExtent, Parameter, Stati
 
 log = logging.getLogger(__name__)
 
+#: Station extents from the series state kept at write time (one row per series), and the
+#: number of values of each station; a full scan of the rows only for stations the state
+#: does not know (a lake written by other means than the harvester).
 _STATION_SQL = """
-WITH ext AS (
-    SELECT dataset_id, station_id, min(time) AS t0, max(time) AS t1, min(z) AS z0,
-           max(z) AS z1, count(*) AS n, avg(lon) AS lon, avg(lat) AS lat,
+WITH counts AS (
+    SELECT dataset_id, station_id, count(*) AS n FROM observations_all GROUP BY ALL
+),
+known AS (
+    SELECT dataset_id, station_id, min(first_time) AS t0, max(last_time) AS t1, min(z) AS z0,
+           max(z) AS z1, avg(lon) AS lon, avg(lat) AS lat,
            list(DISTINCT struct_pack(name := variable, unit := units)) AS params
-    FROM observations_all GROUP BY dataset_id, station_id
+    FROM series GROUP BY dataset_id, station_id
+),
+unknown AS (
+    SELECT dataset_id, station_id, min(time) AS t0, max(time) AS t1, min(z) AS z0,
+           max(z) AS z1, avg(lon) AS lon, avg(lat) AS lat,
+           list(DISTINCT struct_pack(name := variable, unit := units)) AS params
+    FROM observations_all
+    WHERE (dataset_id, station_id) IN (
+        SELECT (dataset_id, station_id) FROM counts
+        EXCEPT SELECT (dataset_id, station_id) FROM known
+    )
+    GROUP BY dataset_id, station_id
+),
+ext AS (
+    SELECT e.*, c.n FROM (SELECT * FROM known UNION ALL SELECT * FROM unknown) e
+    JOIN counts c USING (dataset_id, station_id)
 )
 SELECT ext.*, s.name, s.lon AS s_lon, s.lat AS s_lat, s.wmo_id, s.platform, s.provider,
        s.attributes
