@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -136,11 +138,16 @@ def install(app: FastAPI, ctx: LakeDeps) -> None:
     api = APIRouter(tags=["operations"])
 
     @api.get("/healthz")
-    def healthz() -> Response:
+    async def healthz() -> Response:
         """Alive and able to read the lake's storage (a listing, never a query, so it answers
-        while heavy requests are busy; the lake's location is not told)."""
+        while heavy requests are busy; the lake's location is not told). A local lake is
+        listed on the event loop itself (microseconds), so a full thread pool cannot delay
+        the answer; a bucket is listed on a worker thread."""
         try:
-            ctx.storage.fs.ls(ctx.storage.root)
+            if ctx.storage.is_s3:
+                await anyio.to_thread.run_sync(ctx.storage.fs.ls, ctx.storage.root)
+            else:
+                os.listdir(ctx.storage.root)
         except FileNotFoundError:
             pass  # a lake not harvested yet is still a healthy server
         except OSError as exc:

@@ -210,10 +210,16 @@ class SqlSandbox:
     def _fetch_bounded(self, relation: duckdb.DuckDBPyRelation) -> pa.Table:
         """The relation's rows, read batch by batch and refused (413) as soon as they hold
         more than the byte limit, so a huge result is never held whole."""
-        reader = relation.fetch_record_batch(8192)
+        # DuckDB's own Arrow reader: it lets go of the GIL while the query runs, so other
+        # requests (and /healthz) keep being answered.
+        reader = relation.to_arrow_reader(8192)
         batches: list[pa.RecordBatch] = []
         held = 0
-        for batch in reader:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
             held += batch.nbytes
             if held > self.limits.max_bytes:
                 reader.close()
