@@ -19,6 +19,7 @@ import xarray as xr
 from rio_tiler.io.xarray import XarrayReader
 from titiler.xarray.io import Reader, get_variable
 
+from lake.errors import NotFound, RequestError
 from lake.grids import GridStore
 from lake.storage import Storage
 
@@ -96,8 +97,17 @@ def make_reader(storage: Storage) -> type[Reader]:
             # here both come from caches keyed by the Icechunk snapshot, so a warm tile only
             # clips and warps an in-memory array.
             self.ds = self.opener(self.src_path, group=self.group)
+            if self.variable not in self.ds.data_vars:
+                known = sorted(str(v) for v in self.ds.data_vars)
+                raise NotFound(
+                    f"grid {self.src_path} has no variable {self.variable!r}; it has {known}"
+                )
             self.sel = default_selectors(self.ds, self.variable, self.sel)
-            self.input = prepared_variable(self.ds, self.variable, self.sel)
+            try:
+                self.input = prepared_variable(self.ds, self.variable, self.sel)
+            except (KeyError, ValueError, TypeError, IndexError) as exc:
+                # A selector naming no dimension, or a time or level that is no value.
+                raise RequestError(f"sel {self.sel}: {str(exc)[:200]}") from None
             XarrayReader.__attrs_post_init__(self)
 
         def close(self) -> None:

@@ -8,10 +8,11 @@ from rasterio.crs import CRS
 from rio_tiler.colormap import cmap as default_cmap
 from rio_tiler.errors import TileOutsideBounds
 
-from lake.errors import NotFound
+from lake.errors import NotFound, RequestError
 from lake.grids import GridStore
 from lake.storage import Storage
-from tiles.bounds import check_bbox, check_image_size
+from lake.times import parse_time
+from tiles.bounds import check_bbox, check_image_size, check_number
 from tiles.reader import make_reader
 from tiles.styles import Style, style_for
 
@@ -63,6 +64,12 @@ def render_map(storage: Storage, req: MapRequest) -> bytes:
     check_image_size(req.width, req.height)
     if req.bbox is not None:  # checked before rasterio reprojects it
         check_bbox(req.bbox, req.crs)
+    if req.time:
+        parse_time(req.time, "time")
+    if req.elevation is not None:
+        check_number(req.elevation, "elevation")
+    if req.colormap and req.colormap not in default_cmap.list():
+        raise RequestError(f"colormap {req.colormap[:40]!r} is not known")
     style = resolve_style(storage, req)
     reader_cls = make_reader(storage)
     crs = CRS.from_user_input(req.crs)

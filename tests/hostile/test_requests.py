@@ -94,6 +94,26 @@ def test_tile_routes_refused(client: httpx.Client, path: str, words: str) -> Non
     refused(client.get(f"{path}{sep}variable=sst"), words)
 
 
+@pytest.mark.parametrize(
+    ("path", "status", "words"),
+    [
+        ("/tiles/ersst/sst/preview.png?elevation=nan", 400, "elevation"),
+        ("/tiles/ersst/sst/preview.png?time=garbage", 400, "not a time"),
+        ("/tiles/ersst/sst/preview.png?time=99999-01-01", 400, "time"),
+        ("/tiles/ersst/sst/preview.png?colormap_name=nosuch", 400, "colormap"),
+        ("/tiles/ersst/tiles/WebMercatorQuad/1/0/0.png?variable=sst&sel=time=garbage", 400, "sel"),
+        ("/tiles/ersst/tiles/WebMercatorQuad/1/0/0.png?variable=sst&sel=nodim=3", 400, "sel"),
+        ("/tiles/ersst/info?variable=nosuch", 404, "no variable"),
+    ],
+)
+def test_bad_selections_are_client_errors(
+    client: httpx.Client, path: str, status: int, words: str
+) -> None:
+    r = client.get(path)
+    assert r.status_code == status, r.text[:300]
+    refused(r, words)
+
+
 def test_tile_feature_with_huge_coordinates(client: httpx.Client) -> None:
     feature = {
         "type": "Feature",
