@@ -35,6 +35,28 @@ def open_table(url: str, storage_options: dict[str, str] | None) -> DeltaTable |
         return None
 
 
+#: A checkpoint every this many commits (Delta's default is 100). Opening a table replays
+#: the log since its last checkpoint; a region's backfill writes thousands of files in a
+#: few commits, and replaying those on every open cost each poll about a second.
+CHECKPOINT_INTERVAL = 10
+_TABLE_PROPERTIES = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+
+
+def with_checkpoints(table: DeltaTable) -> DeltaTable:
+    """`table`, its checkpoint interval set first if it was made without one (a lake made
+    before this setting gains it in one log-only commit)."""
+    configuration = table.metadata().configuration
+    if configuration.get("delta.checkpointInterval") == str(CHECKPOINT_INTERVAL):
+        return table
+    try:
+        table.alter.set_table_properties(_TABLE_PROPERTIES, raise_if_not_exists=False)
+        # And one now: the log written so far is replayed by every open until the next.
+        table.create_checkpoint()
+    except (CommitFailedError, DeltaError) as exc:  # another writer set it first: fine
+        log.debug("checkpoint interval not set on %s: %s", table.table_uri, exc)
+    return table
+
+
 def ensure_table(
     url: str,
     schema: pa.Schema,
@@ -49,7 +71,7 @@ def ensure_table(
     """
     table = open_table(url, storage_options)
     if table is not None:
-        return table
+        return with_checkpoints(table)
     try:
         return DeltaTable.create(
             url,
@@ -57,6 +79,7 @@ def ensure_table(
             mode="error",
             partition_by=partition_by,
             name=name,
+            configuration=_TABLE_PROPERTIES,
             storage_options=storage_options,
         )
     except (DeltaError, CommitFailedError, FileExistsError, OSError) as exc:
