@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-import pandas as pd
-
 from coastlake.server.erddap.columns import Column, DatasetColumns
 from lake.errors import RequestError
+from lake.times import parse_time
 
 #: Longer operators first, so `>=` is not read as `>` followed by `=value`.
 OPERATORS = (">=", "<=", "!=", "=~", "=", "<", ">")
 CONSTRAINT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(>=|<=|!=|=~|=|<|>)(.*)$", re.DOTALL)
 FUNCTION = re.compile(r"^([A-Za-z]+)\((.*)\)$", re.DOTALL)
-NOW = re.compile(r"^now(?:([+-])(\d+)\s*(seconds?|minutes?|hours?|days?|weeks?|months?|years?))?$")
 ORDER_FUNCTIONS = ("orderBy", "orderByDescending", "orderByMax", "orderByMin", "orderByLimit")
 #: Pseudo-constraint of ours (not ERDDAP's): include values that failed QC.
 INCLUDE_FLAGGED = "include_flagged"
@@ -164,42 +161,6 @@ def _parse_value(column: Column, op: str, text: str) -> Any:
         raise RequestError(
             f"{column.name}{op}{text[:40]!r}: {column.name} is numeric, the value is not a number"
         ) from None
-
-
-def parse_time(text: str, name: str = "time") -> datetime:
-    """A naive UTC datetime from epoch seconds, ISO 8601 or `now-3days` (as ERDDAP accepts)."""
-    text = text.strip().strip('"')
-    now = NOW.match(text)
-    if now:
-        value = datetime.now(UTC).replace(tzinfo=None)
-        if now.group(1):
-            n = int(now.group(2)) * (1 if now.group(1) == "+" else -1)
-            unit = now.group(3).rstrip("s")
-            days = {"day": 1, "week": 7, "month": 30, "year": 365}
-            if unit in days:
-                value += timedelta(days=n * days[unit])
-            else:
-                value += timedelta(seconds=n * {"second": 1, "minute": 60, "hour": 3600}[unit])
-        return value
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if abs(seconds) > 1e11:
-            raise RequestError(f"{name}: {text[:40]!r} seconds since 1970 is out of range")
-        return datetime(1970, 1, 1) + timedelta(seconds=seconds)
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        raise RequestError(
-            f"{name}: {text[:40]!r} is not a time (use ISO 8601, seconds since 1970, or now-1day)"
-        ) from None
-    if stamp is pd.NaT:
-        raise RequestError(f"{name}: {text[:40]!r} is not a time")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
 
 
 def quote_ident(name: str) -> str:
