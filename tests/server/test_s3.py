@@ -6,6 +6,7 @@ import io
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -16,14 +17,18 @@ from lake.settings import Settings
 from lake.stations import StationTable
 from lake.storage import Storage
 from lake.tables import ObservationTable
-from tests.server.conftest import RT_STATIONS, free_port, realtime_rows
+from tests.server.conftest import REGISTRY, RT_STATIONS, free_port, realtime_rows
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 
-def test_server_over_s3(s3_settings: Settings) -> None:
+def test_server_over_s3(s3_settings: Settings, tmp_path: Path) -> None:
     from coastlake.server.app import create_app
 
+    # The test registry: its rt-buoys dataset is published, so its stations are on the map.
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY)
+    s3_settings = s3_settings.model_copy(update={"registry": str(registry)})
     storage = Storage.from_settings(s3_settings)
     ObservationTable(storage).write(realtime_rows(datetime.now(UTC).replace(tzinfo=None)))
     StationTable(storage).upsert(
