@@ -29,6 +29,8 @@ LIGHT_PREFIXES = (
     "/metrics",
     "/status",
     "/static",
+    # STAC Browser's bundle: dozens of small files fetched at once by one page load.
+    "/stac-browser",
     "/docs",
     "/openapi.json",
     "/api/services",
