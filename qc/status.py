@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from lake.flags import FAIL
+
 if TYPE_CHECKING:
     import lake.reader
 
@@ -67,14 +69,22 @@ def station_states(lk: lake.reader.Lake, now: datetime | None = None) -> list[St
     data are offline. Sorted by dataset and station.
     """
     current = _naive_utc(now)
+    # The series state the harvester keeps at write time answers without reading the
+    # observations (a region's years of them); a lake written by other means has none, and
+    # is scanned.
+    kept = bool(lk.sql("SELECT count(*) AS n FROM latest")["n"][0].as_py())
+    source = "latest" if kept else "observations_all"
     latest = lk.sql(
         "SELECT dataset_id, station_id, max(time) AS last_time, "
-        "arg_max(lon, time) AS lon, arg_max(lat, time) AS lat "
-        "FROM observations_all GROUP BY ALL"
+        f"arg_max(lon, time) AS lon, arg_max(lat, time) AS lat FROM {source} GROUP BY ALL"
     ).to_pylist()
     values = lk.sql(
         "SELECT dataset_id, station_id, variable, arg_max(value, time) AS value "
-        "FROM observations WHERE value IS NOT NULL GROUP BY ALL"
+        + (
+            f"FROM latest WHERE value IS NOT NULL AND qc_agg IS DISTINCT FROM {FAIL} GROUP BY ALL"
+            if kept
+            else "FROM observations WHERE value IS NOT NULL GROUP BY ALL"
+        )
     ).to_pylist()
     try:
         meta = lk.sql("SELECT dataset_id, station_id, name, lon, lat FROM stations").to_pylist()

@@ -19,6 +19,7 @@ import uvicorn
 
 from coastlake.harvest import run_harvest
 from lake.registry import load_registry
+from lake.series import SeriesTable
 from lake.settings import Settings
 from lake.stations import StationTable
 from lake.storage import Storage
@@ -125,7 +126,10 @@ def lake_fixture(tmp_path_factory: pytest.TempPathFactory) -> LakeFixture:
     # The data file must harvest; optional side fetches (station metadata) may be absent here.
     assert any(r.status == "ok" and r.rows_added > 0 for r in records), records
     now = datetime.now(UTC).replace(tzinfo=None)
-    ObservationTable(storage).write(realtime_rows(now))
+    # Written as the harvest job writes: the rows, then the series state it keeps beside them.
+    rows = realtime_rows(now)
+    ObservationTable(storage).write(rows)
+    SeriesTable(storage).update(rows)
     StationTable(storage).upsert(
         "rt-buoys",
         [

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import uvicorn
 
+from lake.series import SeriesTable
 from lake.settings import Settings
 from lake.stations import StationTable
 from lake.storage import Storage
@@ -30,7 +31,9 @@ def test_server_over_s3(s3_settings: Settings, tmp_path: Path) -> None:
     registry.write_text(REGISTRY)
     s3_settings = s3_settings.model_copy(update={"registry": str(registry)})
     storage = Storage.from_settings(s3_settings)
-    ObservationTable(storage).write(realtime_rows(datetime.now(UTC).replace(tzinfo=None)))
+    rows = realtime_rows(datetime.now(UTC).replace(tzinfo=None))
+    ObservationTable(storage).write(rows)
+    SeriesTable(storage).update(rows)  # as the harvest job keeps it
     StationTable(storage).upsert(
         "rt-buoys",
         [

@@ -67,17 +67,24 @@ def published_dataset_ids(ctx: LakeDeps) -> set[str] | None:
         return None
 
 
+def _extents_sql(ctx: LakeDeps) -> str:
+    """Each dataset's extent: from the series state the harvester keeps at write time
+    (one row per series), or, in a lake written by other means, from the observations."""
+    kept = bool(ctx.sql("SELECT count(*) AS n FROM series")["n"][0].as_py())
+    first, last, source = (
+        ("first_time", "last_time", "series") if kept else ("time", "time", "observations_all")
+    )
+    return (
+        "SELECT dataset_id, min(lon) AS min_lon, max(lon) AS max_lon, min(lat) AS min_lat, "
+        f"max(lat) AS max_lat, min({first}) AS min_time, max({last}) AS max_time, "
+        "list(DISTINCT variable ORDER BY variable) AS variables "
+        f"FROM {source} GROUP BY dataset_id"
+    )
+
+
 def list_datasets(ctx: LakeDeps, *, published_only: bool = False) -> list[DatasetSummary]:
     """Every time-series dataset: registered streams plus any dataset the lake holds rows for."""
-    extents = {
-        r["dataset_id"]: r
-        for r in ctx.sql(
-            "SELECT dataset_id, min(lon) AS min_lon, max(lon) AS max_lon, min(lat) AS min_lat, "
-            "max(lat) AS max_lat, min(time) AS min_time, max(time) AS max_time, "
-            "list(DISTINCT variable ORDER BY variable) AS variables "
-            "FROM observations_all GROUP BY dataset_id"
-        ).to_pylist()
-    }
+    extents = {r["dataset_id"]: r for r in ctx.sql(_extents_sql(ctx)).to_pylist()}
     out: list[DatasetSummary] = []
     seen: set[str] = set()
     published_ids = published_dataset_ids(ctx)
