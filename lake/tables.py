@@ -483,17 +483,25 @@ class ObservationTable:
         table = self.delta()
         parts = table.metadata().partition_columns
         small: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        large: set[tuple[str, ...]] = set()
         for add in pa.table(table.get_add_actions(flatten=True)).to_pylist():
+            key = tuple(str(add[f"partition.{c}"]) for c in parts)
             if add["size_bytes"] < small_bytes:
-                key = tuple(str(add[f"partition.{c}"]) for c in parts)
                 small.setdefault(key, []).append(add)
+            else:
+                large.add(key)
         rewritten = 0
         for key, files in sorted(small.items()):
             if len(files) < min_files:
                 continue
             values = dict(zip(parts, key, strict=True))
-            since = min(
-                (f["min.time"] for f in files if f.get("min.time") is not None), default=None
+            # A partition of small files only is replaced whole: a predicate on partitions
+            # alone lets delta-rs drop the old files unread, where one on time would make it
+            # read them to keep the rows outside (several GB for a backfilled year).
+            since = (
+                min((f["min.time"] for f in files if f.get("min.time") is not None), default=None)
+                if key in large
+                else None
             )
             predicate = " AND ".join(
                 f"{c} = {_sql_list([v])}" if c == "variable" else f"{c} = {int(v)}"
