@@ -234,12 +234,17 @@ class ObservationTable:
         cache: dict[str, DeltaTable] = _OPENED.__dict__.setdefault("tables", {})
         key = f"{self.url}|{sorted((self.options or {}).items())}"
         table = cache.get(key)
-        if table is not None:
+        # A table removed and made again at the same place (a test's or a benchmark's lake)
+        # must not be brought up to date from the old one's state: its own commit file for
+        # the version held must still be there.
+        commit = f"{self.url}/_delta_log/{table.version():020d}.json" if table else ""
+        if table is not None and self.storage.exists(commit):
             try:
                 table.update_incremental()
                 return table
             except (DeltaError, OSError):  # removed or replaced since: open it afresh
-                cache.pop(key, None)
+                pass
+        cache.pop(key, None)
         table = open_table(self.url, self.options)
         if table is not None:
             cache[key] = table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pyarrow as pa
@@ -155,3 +156,16 @@ def test_batch_missing_a_required_column_is_refused(storage: Storage) -> None:
 
 def test_key_columns_are_the_design_keys() -> None:
     assert KEY_COLUMNS == ("dataset_id", "station_id", "variable", "z", "time")
+
+
+def test_a_lake_made_again_at_the_same_place_is_read_afresh(tmp_path) -> None:
+    from lake.settings import Settings
+
+    storage = Storage.from_settings(Settings(root=str(tmp_path / "lake")))
+    table = ObservationTable(storage)
+    for offset in (0, 50, 100):  # the first table reaches a version the second never has
+        table.write(batch(50, offset=offset))
+    assert table.dataset().count_rows() == 150
+    shutil.rmtree(tmp_path / "lake")
+    table.write(batch(20, offset=200))
+    assert table.dataset().count_rows() == 20
