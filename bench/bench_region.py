@@ -778,7 +778,7 @@ def carried_over(name: str) -> list[Result]:
     out = []
     for saved in previous["results"]:
         if saved["name"].startswith(prefixes):
-            detail = {**saved.get("detail", {}), "carried_over_from": saved.get("git_sha", "?")}
+            detail = {"carried_over_from": saved.get("git_sha", "?"), **saved.get("detail", {})}
             out.append(
                 Result(
                     saved["name"],
