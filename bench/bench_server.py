@@ -77,7 +77,14 @@ def free_port() -> int:
 
 
 def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LAKE_ROOT": str(root)}
+    # One load generator on one address: the per-client limit (6 at once) would answer its
+    # concurrent requests 429 and time the refusals, so the limits are set to the load.
+    env = {
+        **os.environ,
+        "LAKE_ROOT": str(root),
+        "LAKE_MAX_REQUESTS": str(max(16, CONCURRENCY)),
+        "LAKE_MAX_REQUESTS_PER_CLIENT": str(CONCURRENCY),
+    }
     code = f"from coastlake.server.app import run; run(host='127.0.0.1', port={port})"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
