@@ -110,7 +110,7 @@ def test_water_temperature_legacy_endpoint_values(http_server, local_settings) -
     assert data.status == "ok", data.error
     # metadata without a 'stations' list is recorded as unreadable, the data still land
     [meta] = [r for r in records if r not in (data,)]
-    assert meta.status == "syntax_failed" and "stations" in meta.error
+    assert meta.status == "syntax_failed" and "stations" in (meta.error or "")
     # {"t":"2014-09-27 00:00", "v":"30.1", "f":"0,0,0"}
     row = one(storage, "time = timestamp '2014-09-27 00:00:00'")
     assert row["variable"] == "sea_water_temperature"

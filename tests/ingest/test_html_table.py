@@ -74,8 +74,8 @@ def test_page_without_the_table_is_a_recorded_syntax_failure(http_server, local_
     stream = page_stream(http_server.url, match="Spectral Wave Density")
     [record] = data_records(harvest(storage, stream))
     assert record.status == "syntax_failed"
-    assert "tplm2-page" in record.error and PATH in record.error
-    assert "no table containing 'Spectral Wave Density' on the page" in record.error
+    assert "tplm2-page" in (record.error or "") and PATH in (record.error or "")
+    assert "no table containing 'Spectral Wave Density' on the page" in (record.error or "")
     assert record.raw_file and RawZone(storage).get("tplm2-page", record.raw_id)
     assert rows(storage) == []
 
@@ -86,7 +86,7 @@ def test_a_renamed_column_names_itself(http_server, local_settings) -> None:
     stream = page_stream(http_server.url, header_row=0)  # the wrong row as header
     [record] = data_records(harvest(storage, stream))
     assert record.status == "syntax_failed"
-    assert "column 'WSPD kts' is not in the table" in record.error
+    assert "column 'WSPD kts' is not in the table" in (record.error or "")
     assert rows(storage) == []
 
 

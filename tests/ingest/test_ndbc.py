@@ -81,8 +81,12 @@ def test_missing_station_file_names_the_404(http_server, local_settings) -> None
     )
     [record] = data_records(harvest(storage, stream))
     assert record.status == "fetch_failed"
-    assert "cwind-gone" in record.error and "/data/realtime2/XXXX1.cwind" in record.error
-    assert "HTTP 404" in record.error and "the server said: 404 Not Found" in record.error
+    assert "cwind-gone" in (record.error or "") and "/data/realtime2/XXXX1.cwind" in (
+        record.error or ""
+    )
+    assert "HTTP 404" in (record.error or "") and "the server said: 404 Not Found" in (
+        record.error or ""
+    )
 
 
 @pytest.mark.slow

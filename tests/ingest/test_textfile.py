@@ -72,8 +72,10 @@ def test_time_zone_missing_is_a_clear_failure(http_server, local_settings) -> No
     http_server.routes["/latest_obs/latest_obs.txt"] = LATEST
     [record] = harvest(storage, latest(f"{http_server.url}/latest_obs", timezone=None))
     assert record.status == "syntax_failed"
-    assert "latest-obs" in record.error and "/latest_obs/latest_obs.txt" in record.error
-    assert "no time zone" in record.error and "source.timezone" in record.error
+    assert "latest-obs" in (record.error or "") and "/latest_obs/latest_obs.txt" in (
+        record.error or ""
+    )
+    assert "no time zone" in (record.error or "") and "source.timezone" in (record.error or "")
     assert not rows(storage)
 
 
@@ -90,8 +92,10 @@ def test_unknown_unit_is_a_clear_failure(http_server, local_settings) -> None:
     )
     [record] = harvest(storage, bad)
     assert record.status == "syntax_failed"
-    assert (
-        "column WSPD" in record.error and "unknown unit 'furlongs per fortnightish'" in record.error
+    assert "column WSPD" in (record.error or "") and "unknown unit 'furlongs per fortnightish'" in (
+        record.error or ""
     )
-    assert "/latest_obs/latest_obs.txt" in record.error and "latest-obs" in record.error
+    assert "/latest_obs/latest_obs.txt" in (record.error or "") and "latest-obs" in (
+        record.error or ""
+    )
     assert not rows(storage)

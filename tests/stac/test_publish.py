@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_initial_state_comes_from_the_registry(empty_lake: Storage) -> None:
 
 
 def test_history_records_who_when_and_why(empty_lake: Storage) -> None:
-    kw = {"storage": empty_lake, "registry": stac_registry()}
+    kw: dict[str, Any] = {"storage": empty_lake, "registry": stac_registry()}
     publish.request_review(DRAFT, "Ann", "please check units", **kw)
     publish.reject(DRAFT, "Bob", "salinity units wrong", **kw)
     publish.request_review(DRAFT, "Ann", "fixed", **kw)
@@ -52,7 +53,7 @@ def test_history_records_who_when_and_why(empty_lake: Storage) -> None:
 
 
 def test_refuses_skipping_review_and_anonymous_reviews(empty_lake: Storage) -> None:
-    kw = {"storage": empty_lake, "registry": stac_registry()}
+    kw: dict[str, Any] = {"storage": empty_lake, "registry": stac_registry()}
     with pytest.raises(ConfigError, match="is draft: cannot approve"):
         publish.approve(DRAFT, "Bob", "", **kw)
     with pytest.raises(ConfigError, match="--by"):

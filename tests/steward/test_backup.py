@@ -50,7 +50,7 @@ def answers(storage: Storage) -> list[Any]:
 def test_backup_verify_restore(tmp_path: Path, moto: MotoServer) -> None:
     bucket = f"backup-{uuid.uuid4().hex[:8]}"
     moto.create_bucket(bucket)
-    aws = {
+    aws: dict[str, Any] = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",
