@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -133,7 +134,7 @@ def test_an_open_lake_sees_later_writes(any_settings: Settings) -> None:
 
 
 def test_a_repeated_series_read_sees_every_new_write(lake: Lake) -> None:
-    window = {"start": "2022-06-05T12:00:00Z", "end": "2022-06-05T13:00:00Z"}
+    window: dict[str, Any] = {"start": "2022-06-05T12:00:00Z", "end": "2022-06-05T13:00:00Z"}
     lake.series("ndbc-44013-stdmet", STATION, **window, variables=["wind_speed"])
     again = lake.series("ndbc-44013-stdmet", STATION, **window, variables=["wind_speed"])
     again["wind_speed"].values[:] = -1.0  # the caller's copy: changing it changes nothing kept

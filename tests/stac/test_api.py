@@ -4,6 +4,7 @@ lake, and the review rule: a draft is out of search until approved."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 from pystac import ItemCollection
@@ -137,7 +138,7 @@ def test_draft_hidden_until_approved(stac_server: str, sample_lake: SampleLake) 
     item = httpx.get(f"{stac_server}/collections/{DRAFT}/items/wmo-44029")
     assert item.status_code == 200 and item.json()["collection"] == DRAFT
 
-    kw = {"storage": sample_lake.storage, "registry": sample_lake.registry}
+    kw: dict[str, Any] = {"storage": sample_lake.storage, "registry": sample_lake.registry}
     publish.request_review(DRAFT, "data manager", "metadata complete", **kw)
     publish.approve(DRAFT, "NERACOOS", "looks right", **kw)
     try:
