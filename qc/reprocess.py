@@ -9,15 +9,15 @@ see the old flags or the new ones, never a mix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lake.cluster import dask_client, run_tasks
 from lake.registry import Stream
 from lake.storage import Storage
 from lake.tables import ObservationTable
@@ -25,6 +25,9 @@ from qc.climatology import load_climatology
 from qc.context import only_series, series_filter
 from qc.on_write import flag_batch
 from qc.runner import SeriesKey
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +75,9 @@ def list_series(
 
 
 def reprocess_series(
+    key: SeriesKey,
     storage: Storage,
     stream: Stream,
-    key: SeriesKey,
     since: datetime | None,
     until: datetime | None,
 ) -> pa.Table:
@@ -97,34 +100,6 @@ def reprocess_series(
     )
 
 
-@contextmanager
-def dask_client(address: str | None = None, workers: int = 2) -> Iterator[object]:
-    """A client of the scheduler at `address`, or of a local cluster of spawned processes.
-
-    Processes, not threads: the tests are CPU-bound numpy; spawn, because delta-rs panics
-    in forked children.
-    """
-    import dask
-    from distributed import Client, LocalCluster
-
-    if address:
-        with Client(address) as client:
-            yield client
-        return
-    with (
-        dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}),
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            host="127.0.0.1",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
 def reprocess(
     storage: Storage,
     stream: Stream,
@@ -132,7 +107,7 @@ def reprocess(
     until: datetime | None = None,
     *,
     scheduler: str | None = None,
-    client: object | None = None,
+    client: Client | None = None,
     workers: int = 2,
 ) -> ReprocessResult:
     """Recompute the flags of `stream` in [since, until] on Dask and merge the changes.
@@ -165,20 +140,21 @@ def reprocess(
 
 
 def _run(
-    client: object,
+    client: Client,
     storage: Storage,
     stream: Stream,
     keys: list[SeriesKey],
     since: datetime | None,
     until: datetime | None,
 ) -> list[pa.Table]:
-    futures = client.map(  # type: ignore[attr-defined]
+    tables = run_tasks(
+        client,
         reprocess_series,
-        [storage] * len(keys),
-        [stream] * len(keys),
         keys,
-        [since] * len(keys),
-        [until] * len(keys),
-        pure=False,
+        storage,
+        stream,
+        since,
+        until,
+        what=f"stream={stream.id}: QC of series",
     )
-    return [t for t in client.gather(futures) if t.num_rows]  # type: ignore[attr-defined]
+    return [t for t in tables if t.num_rows]

@@ -47,7 +47,7 @@ def test_climatology_from_four_years_of_real_history(local_settings: Settings) -
 
     # Re-flag the history: the climatology test now runs where ranges exist.
     key = ("humboldt", HUMBOLDT_STATION, HUMBOLDT_VARIABLE, 0.0)
-    changed = reprocess_series(storage, stream, key, None, None)
+    changed = reprocess_series(key, storage, stream, None, None)
     table.write(changed)
     after = rows_of(table, "humboldt").sort_by("time")
     flags = after["qc_climatology"].to_numpy()
@@ -63,7 +63,7 @@ def test_climatology_from_four_years_of_real_history(local_settings: Settings) -
 
     # Where no climatology exists the test says "not evaluated".
     other = reprocess_series(
-        storage, short, ("humboldt-short", HUMBOLDT_STATION, HUMBOLDT_VARIABLE, 0.0), None, None
+        ("humboldt-short", HUMBOLDT_STATION, HUMBOLDT_VARIABLE, 0.0), storage, short, None, None
     )
     assert other.num_rows == 0  # nothing changed: still 2
     stored = rows_of(table, "humboldt-short")

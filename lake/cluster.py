@@ -1,0 +1,93 @@
+"""Where the heavy jobs run: the Dask scheduler a data manager names, else a local cluster.
+
+Every job that fans out (backfill reads, QC reprocessing, compaction, grid ingest, archive
+packages, the catalog build) asks this module for a client and hands it plain functions of
+picklable arguments. The `Storage` they receive carries the settings, credentials included,
+so a worker on another machine reaches the same bucket. Tasks that fail are retried by the
+scheduler (`retries`); they must therefore write nothing a second run would duplicate:
+either they return rows for the client to commit once, or they write by key (a merge) or
+into a place named by their input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: A task that fails (a worker lost mid-task, a transient storage error) is run again this
+#: many times, possibly on another worker, before the job fails.
+TASK_RETRIES = 2
+
+
+@contextmanager
+def dask_client(address: str | None = None, workers: int = 2) -> Iterator[Client]:
+    """A client of the scheduler at `address`, or of a local cluster of spawned processes.
+
+    Processes, not threads: the work is CPU-bound NumPy and Parquet; spawn, because delta-rs
+    panics in forked children.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    if address:
+        log.info("sending the work to the Dask scheduler at %s", address)
+        with Client(address) as client:  # type: ignore[no-untyped-call]
+            yield client
+        return
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}),
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        log.info("started a local Dask cluster of %d worker processes", workers)
+        yield client
+
+
+def run_tasks(
+    client: Client,
+    fn: Callable[..., T],
+    items: Sequence[Any],
+    *args: Any,
+    what: str = "tasks",
+    retries: int = TASK_RETRIES,
+) -> list[T]:
+    """`fn(item, *args)` for every item on the cluster, results in the items' order.
+
+    Logs progress as tasks finish (a data manager watching a long job sees how far it got).
+    """
+    from distributed import as_completed
+
+    if not items:
+        return []
+    started = time.monotonic()
+    futures = client.map(
+        fn, list(items), *[[a] * len(items) for a in args], pure=False, retries=retries
+    )
+    step = max(1, len(futures) // 10)
+    for done, _ in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
+        if done % step == 0 or done == len(futures):
+            log.info(
+                "%s: %d of %d done (%.0f s)",
+                what,
+                done,
+                len(futures),
+                time.monotonic() - started,
+            )
+    results: list[T] = client.gather(futures)  # type: ignore[no-untyped-call]
+    return results
