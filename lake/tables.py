@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import statistics
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,30 @@ WRITER_PROPERTIES = WriterProperties(
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 #: Files under this size are compaction's to merge; larger ones are what it already made.
 SMALL_FILE_BYTES = TARGET_FILE_BYTES // 4
+#: A file at least this large and COMPACTED_RATIO times its partition's typical file counts
+#: as compacted already, even under SMALL_FILE_BYTES.
+COMPACTED_MIN_BYTES = 1024 * 1024
+COMPACTED_RATIO = 8
+
+
+@dataclass(frozen=True)
+class PartitionRewrite:
+    """One partition compaction rewrites: its column values, from when, how many small files."""
+
+    values: tuple[tuple[str, str], ...]
+    since: datetime | None
+    files: int
+
+    @property
+    def predicate(self) -> str:
+        """The replaceWhere predicate: the partition, and the time it is rewritten from."""
+        terms = [
+            f"{c} = {_sql_list([v])}" if c == "variable" else f"{c} = {int(v)}"
+            for c, v in self.values
+        ]
+        if self.since is not None:
+            terms.append(f"time >= '{self.since.isoformat()}'")
+        return " AND ".join(terms)
 
 
 @dataclass(frozen=True)
@@ -473,72 +498,88 @@ class ObservationTable:
             partition_base_dir=base,
         )
 
-    def compact(self, min_files: int = 2, small_bytes: int = SMALL_FILE_BYTES) -> int:
-        """Rewrite the small files of each partition holding at least `min_files` of them.
+    def compaction_plan(
+        self,
+        min_files: int = 2,
+        small_bytes: int = SMALL_FILE_BYTES,
+        compacted_min_bytes: int = COMPACTED_MIN_BYTES,
+    ) -> list[PartitionRewrite]:
+        """The partitions holding at least `min_files` small files, and from when to rewrite.
 
-        Small files (under `small_bytes`) are what writes leave: one per poll, or one per
-        batch of stations in a backfill. From the earliest time any of them holds, the
-        partition's rows are rewritten sorted by station and time; files wholly older than
-        that (large files compaction made before) are left as they are, so a month
-        compacted once is not rewritten for every day of polls after it, and a poll that
-        re-flags its newest stored neighbours touches small files only. Each rewrite is
-        one commit (replaceWhere), so readers see the old files or the new ones, and it
-        holds in memory only the rows it rewrites. Returns the partitions rewritten.
+        Small files are what writes leave: one per poll, or one per batch of stations in a
+        backfill. A file counts as compacted already if it is at least `small_bytes`, or at
+        least `compacted_min_bytes` and holds eight times the rows of the partition's typical
+        file (the lower median): a small region's compacted month is a few MB, far under
+        the size limit, and is not one more file to merge when a day of polls lands beside
+        it. From the
+        earliest time any small file holds, the partition's rows are rewritten; files wholly
+        older than that (what compaction made before) are left as they are, so a month
+        compacted once is not rewritten for every day of polls after it.
         """
         table = self.delta()
         parts = table.metadata().partition_columns
-        small: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        large: set[tuple[str, ...]] = set()
+        by_partition: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for add in pa.table(table.get_add_actions(flatten=True)).to_pylist():
             key = tuple(str(add[f"partition.{c}"]) for c in parts)
-            if add["size_bytes"] < small_bytes:
-                small.setdefault(key, []).append(add)
-            else:
-                large.add(key)
-        rewritten = 0
-        for key, files in sorted(small.items()):
-            if len(files) < min_files:
+            by_partition.setdefault(key, []).append(add)
+        plan: list[PartitionRewrite] = []
+        for key, files in sorted(by_partition.items()):
+            typical = statistics.median_low(f["num_records"] or 0 for f in files)
+
+            def compacted(f: dict[str, Any], typical: int = typical) -> bool:
+                return f["size_bytes"] >= small_bytes or (
+                    f["size_bytes"] >= compacted_min_bytes
+                    and (f["num_records"] or 0) >= COMPACTED_RATIO * typical
+                )
+
+            small = [f for f in files if not compacted(f)]
+            if len(small) < min_files:
                 continue
-            values = dict(zip(parts, key, strict=True))
             # A partition of small files only is replaced whole: a predicate on partitions
             # alone lets delta-rs drop the old files unread, where one on time would make it
             # read them to keep the rows outside (several GB for a backfilled year).
             since = (
-                min((f["min.time"] for f in files if f.get("min.time") is not None), default=None)
-                if key in large
+                min((f["min.time"] for f in small if f.get("min.time") is not None), default=None)
+                if len(small) < len(files)
                 else None
             )
-            predicate = " AND ".join(
-                f"{c} = {_sql_list([v])}" if c == "variable" else f"{c} = {int(v)}"
-                for c, v in values.items()
-            )
-            if since is not None:
-                predicate += f" AND time >= '{since.isoformat()}'"
-            with_commit_retry(
-                functools.partial(self._rewrite, predicate, values, since), f"compact {predicate}"
-            )
-            log.info("compacted %s: %d small files into sorted files", predicate, len(files))
-            rewritten += 1
-        return rewritten
+            plan.append(PartitionRewrite(tuple(zip(parts, key, strict=True)), since, len(small)))
+        return plan
 
-    def _rewrite(self, predicate: str, values: dict[str, str], since: datetime | None) -> None:
-        """Replace the partition's rows from `since` on by the same rows sorted by station
-        and time."""
+    def compact(self, min_files: int = 2, small_bytes: int = SMALL_FILE_BYTES) -> int:
+        """Rewrite the small files of each partition holding at least `min_files` of them,
+        sorted by station and time (see `compaction_plan`). Returns the partitions rewritten.
+        """
+        plan = self.compaction_plan(min_files, small_bytes)
+        for part in plan:
+            self.rewrite_partition(part)
+        return len(plan)
+
+    def rewrite_partition(self, part: PartitionRewrite) -> None:
+        """Replace the partition's rows from `part.since` on by the same rows sorted by
+        station and time: one commit (replaceWhere), so readers see the old files or the
+        new ones, holding in memory only the rows it rewrites. Partitions are independent:
+        several may be rewritten at once (each commit is retried if another won the race).
+        """
+        with_commit_retry(functools.partial(self._rewrite, part), f"compact {part.predicate}")
+        log.info("compacted %s: %d small files into sorted files", part.predicate, part.files)
+
+    def _rewrite(self, part: PartitionRewrite) -> None:
         current = self.delta()
         flt = None
-        for c, v in values.items():
+        for c, v in part.values:
             term = pc.field(c) == (v if c == "variable" else int(v))
             flt = term if flt is None else flt & term
-        if since is not None:
-            flt = flt & (pc.field("time") >= pa.scalar(since, pa.timestamp("us")))
-        part = current.to_pyarrow_dataset().to_table(filter=flt)
-        part = part.sort_by([("station_id", "ascending"), ("time", "ascending")])
+        if part.since is not None:
+            flt = flt & (pc.field("time") >= pa.scalar(part.since, pa.timestamp("us")))
+        rows = current.to_pyarrow_dataset().to_table(filter=flt)
+        rows = rows.sort_by([("station_id", "ascending"), ("time", "ascending")])
         write_deltalake(
             current,
             # By name: a table that gained a column has it last, not in schema order.
-            part.select(OBSERVATION_SCHEMA.names).cast(OBSERVATION_SCHEMA),
+            rows.select(OBSERVATION_SCHEMA.names).cast(OBSERVATION_SCHEMA),
             mode="overwrite",
-            predicate=predicate,
+            predicate=part.predicate,
             partition_by=current.metadata().partition_columns,
             writer_properties=WRITER_PROPERTIES,
             target_file_size=TARGET_FILE_BYTES,

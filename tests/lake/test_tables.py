@@ -118,6 +118,33 @@ def test_compact_leaves_large_older_files_alone(storage: Storage) -> None:
     assert total(stored) == pytest.approx(total(rows.slice(0, 5600)))
 
 
+def test_a_compacted_file_under_the_size_limit_is_not_rewritten(storage: Storage) -> None:
+    """A small region's compacted month is far under the 32 MB limit: it counts as done
+    because it is more than twice its partition's polls, so polls are merged from their
+    own earliest time and the compacted file stays."""
+    table = ObservationTable(storage)
+    rows = real_rows().sort_by("time")
+    table.write(rows.slice(0, 5000))
+    table.compact(min_files=1)
+    compacted = {
+        a["path"] for a in pa.table(table.delta().get_add_actions(flatten=True)).to_pylist()
+    }
+    for start in range(5000, 5600, 100):
+        table.write(rows.slice(start, 100))
+    plan = table.compaction_plan(min_files=2, compacted_min_bytes=0)
+    assert plan, "the polls' small files should be planned for a rewrite"
+    assert all(part.since is not None for part in plan)
+    assert all("time >=" in part.predicate for part in plan)
+    # The old absolute rule alone (everything under 32 MB is small) would rewrite it all.
+    whole = table.compaction_plan(min_files=2)
+    assert any(part.since is None for part in whole)
+    for part in plan:
+        table.rewrite_partition(part)
+    active = {a["path"] for a in pa.table(table.delta().get_add_actions(flatten=True)).to_pylist()}
+    assert compacted <= active
+    assert table.dataset().to_table().num_rows == 5600
+
+
 def test_batch_with_repeated_keys_keeps_the_last(storage: Storage) -> None:
     rows = batch(20)
     twice = pa.concat_tables(
