@@ -290,7 +290,7 @@ def test_the_image_is_one_setting_pinned_and_never_pulled_needlessly() -> None:
             else:
                 tag = image.rsplit("/", 1)[-1].partition(":")[2]
                 assert tag and tag != "latest", f"{where}: {image} floats"
-    assert ours >= 7  # server, harvest and its init, compact, vacuum, scheduler, worker
+    assert ours >= 8  # server, harvest and its init, retention, compact, vacuum, Dask (2)
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
@@ -302,7 +302,7 @@ def test_kustomize_gives_every_coastlake_container_the_image_set() -> None:
     (entry,) = [i for i in kustomization()["images"] if i["name"] == IMAGE]
     wanted = f"{entry['newName']}:{entry['newTag']}"
     images = [c["image"] for d in docs for _, pod, _ in pod_specs(d) for c in containers(pod)]
-    assert images.count(wanted) >= 7
+    assert images.count(wanted) >= 8
     assert IMAGE not in images
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
         kustomization()["namespace"]
@@ -328,7 +328,7 @@ def test_server_probes_health_and_harvest_never_overlaps() -> None:
     assert harvest["spec"]["concurrencyPolicy"] == "Forbid"
     (job,) = harvest["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert job["command"] == ["lake", "harvest"]  # once per run, never --watch
-    assert named("CronJob")["coastlake-compact"]["spec"]["concurrencyPolicy"] == "Forbid"
+    assert named("CronJob")["coastlake-upkeep"]["spec"]["concurrencyPolicy"] == "Forbid"
     for where, pod, _ in all_pods():
         assert pod.get("securityContext", {}).get("runAsNonRoot") is True, where
 
