@@ -3,11 +3,6 @@ here on 127.0.0.1 with the `dask` CLI) gives the same flags as the local path.""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +16,8 @@ from lake.tables import QC_COLUMNS, ObservationTable
 from qc.on_write import Planner, qc_before_write
 from qc.reprocess import reprocess
 from qc.runner import flag_table
-from tests.conftest import REPO
 from tests.qc.support import HUMBOLDT_TESTS, humboldt_rows, make_stream
+from tests.support.dask_cluster import DaskCluster, dask_cluster_fixture  # noqa: F401
 
 FLAGS = ["qc_agg", *QC_COLUMNS]
 STATIONS = ["urn:ioos:sensor:axiom:20363", "urn:ioos:sensor:test:b", "urn:ioos:sensor:test:c"]
@@ -32,77 +27,6 @@ NEW_TESTS = {
     "gross_range": {"fail_span": [0.5, 1800.0], "suspect_span": [40.0, 1200.0]},
     "spike": {"suspect_threshold": 150.0, "fail_threshold": 500.0},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
-    """`dask scheduler` and two `dask worker` processes on 127.0.0.1 (STACK.md check 8)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD": "spawn",
-    }
-    bin_dir = Path(sys.executable).parent
-    procs = [
-        subprocess.Popen(
-            [
-                str(bin_dir / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-dashboard",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    address = f"tcp://127.0.0.1:{port}"
-    procs += [
-        subprocess.Popen(
-            [
-                str(bin_dir / "dask"),
-                "worker",
-                address,
-                "--host",
-                "127.0.0.1",
-                "--nworkers",
-                "1",
-                "--nthreads",
-                "1",
-                "--no-dashboard",
-                "--name",
-                f"w{i}",
-                "--local-directory",
-                str(tmp_path / f"w{i}"),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(2)
-    ]
-    try:
-        yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def three_stations(n: int) -> pa.Table:
@@ -137,9 +61,8 @@ def build(settings: Settings, rows: pa.Table) -> Storage:
 
 @pytest.mark.slow
 def test_reprocess_on_a_dask_cli_cluster_equals_the_local_path(
-    dask_cluster: str, tmp_path: Path
+    dask_cluster: DaskCluster, tmp_path: Path
 ) -> None:
-    from distributed import Client, get_task_stream
 
     rows = three_stations(2500)
     new = make_stream(tests=NEW_TESTS)
@@ -153,16 +76,12 @@ def test_reprocess_on_a_dask_cli_cluster_equals_the_local_path(
         pc.sum(pc.not_equal(before[c], expected[c])).as_py() for c in ("qc_spike", "qc_agg")
     )
     assert changed_expected > 100  # the new thresholds really change flags
-    with Client(dask_cluster, timeout=60) as client:
-        client.wait_for_workers(2, timeout=60)
-        pids = set(client.run(os.getpid).values())
-        assert len(pids) == 2
-        with get_task_stream(client) as stream:
-            result = reprocess(remote, new, client=client)
-        workers = {t["worker"] for t in stream.data if "reprocess_series" in str(t["key"])}
+    with dask_cluster.client() as client:
+        result = reprocess(remote, new, client=client)
     assert result.series == 3
     assert result.changed > 0
-    assert len(workers) == 2  # both worker processes did part of the work
+    # Both worker processes did part of the work.
+    assert dask_cluster.workers_that_ran("reprocess_series") == set(dask_cluster.workers)
 
     local = build(Settings(root=str(tmp_path / "local")), rows)
     local_result = reprocess(local, new, workers=2)  # default: a local cluster (spawn)
@@ -174,7 +93,7 @@ def test_reprocess_on_a_dask_cli_cluster_equals_the_local_path(
         diff = pc.sum(pc.not_equal(got_remote[column], expected[column])).as_py()
         assert diff == 0, f"{column}: {diff} values differ from a whole-series run"
     # Reprocessing again finds nothing to change.
-    with Client(dask_cluster, timeout=60) as client:
+    with dask_cluster.client() as client:
         assert reprocess(remote, new, client=client).changed == 0
 
 
