@@ -178,13 +178,32 @@ def compact(
     min_files: Annotated[
         int, typer.Option(help="Rewrite partitions with at least this many files.")
     ] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (default LAKE_DASK_SCHEDULER); one task per partition."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Without a scheduler: a local cluster of this many processes (default: "
+            "partitions one at a time in this process, the least memory)."
+        ),
+    ] = None,
     root: Annotated[str | None, typer.Option(help="Lake root (default LAKE_ROOT).")] = None,
 ) -> None:
     """Merge small files into large ones sorted by station and time."""
-    from lake.reader import Lake
+    from lake.compaction import compact as compact_lake
+    from lake.storage import Storage
 
     try:
-        n = Lake.open(root).observations.compact(min_files=min_files)
+        n = compact_lake(
+            Storage.from_settings(root=root),
+            scheduler=scheduler,
+            workers=workers,
+            min_files=min_files,
+        )
     except LakeError as exc:  # e.g. other writers kept winning the commit race
         raise fail(exc) from None
     console.print(f"compacted {n} partitions")

@@ -59,8 +59,45 @@ def dask_client(address: str | None = None, workers: int = 2) -> Iterator[Client
         yield client
 
 
+@contextmanager
+def job_client(
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    default_scheduler: str | None = None,
+    in_process: bool = False,
+) -> Iterator[Client | None]:
+    """The client a job runs on, chosen once for every heavy job the same way.
+
+    In order: the `client` given (a caller running several jobs on one cluster); the
+    scheduler at `scheduler`, else at `default_scheduler` (LAKE_DASK_SCHEDULER); a local
+    cluster of `workers` processes when `workers` is given. Otherwise a local cluster of
+    two processes, or None when the job says it is better run `in_process` (see `run_tasks`).
+    """
+    if client is not None:
+        yield client
+        return
+    address = scheduler or default_scheduler
+    if address or workers is not None or not in_process:
+        with dask_client(address, workers if workers is not None else 2) as own:
+            yield own
+        return
+    yield None
+
+
+def describe(client: Client | None) -> str:
+    """Where the tasks go, in a data manager's words, for log lines."""
+    if client is None:
+        return "this process (no Dask scheduler named)"
+    address = getattr(client.scheduler, "address", None) or "?"
+    if getattr(client, "cluster", None) is not None:
+        return f"a local Dask cluster ({address})"
+    return f"the Dask scheduler at {address}"
+
+
 def run_tasks(
-    client: Client,
+    client: Client | None,
     fn: Callable[..., T],
     items: Sequence[Any],
     *args: Any,
@@ -70,16 +107,27 @@ def run_tasks(
     """`fn(item, *args)` for every item on the cluster, results in the items' order.
 
     Logs progress as tasks finish (a data manager watching a long job sees how far it got).
+    With no client, the items are run one after the other in this process (same results,
+    same log), for jobs whose tasks are small or must not run side by side in memory.
     """
     from distributed import as_completed
 
     if not items:
         return []
     started = time.monotonic()
+    step = max(1, len(items) // 10)
+    if client is None:
+        done_here: list[T] = []
+        for done, item in enumerate(items, start=1):
+            done_here.append(fn(item, *args))
+            if done % step == 0 or done == len(items):
+                log.info(
+                    "%s: %d of %d done (%.0f s)", what, done, len(items), time.monotonic() - started
+                )
+        return done_here
     futures = client.map(
         fn, list(items), *[[a] * len(items) for a in args], pure=False, retries=retries
     )
-    step = max(1, len(futures) // 10)
     for done, _ in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
         if done % step == 0 or done == len(futures):
             log.info(

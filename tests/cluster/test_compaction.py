@@ -1,0 +1,105 @@
+"""`lake compact` on a real Dask cluster (`dask scheduler` + two `dask worker` processes)
+against moto's S3 server: the same table as the in-process compaction, the partitions
+rewritten by both workers, and a worker killed mid-job costs nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lake.compaction import compact
+from lake.settings import Settings
+from lake.storage import Storage
+from lake.tables import ObservationTable
+from tests.cluster.support import WRITE_TIME, HoldAfterTask, duplicate_keys, table_rows
+from tests.lake.tables_support import real_rows
+from tests.support.dask_cluster import DaskCluster, dask_cluster_fixture  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.s3]
+
+
+def trickled_lake(storage: Storage, writes: int = 6) -> int:
+    """The real 44013 rows written in `writes` small batches, newest first, as a real-time
+    trickle leaves them: small files in every variable-month partition. Returns the rows."""
+    rows = real_rows()
+    table = ObservationTable(storage)
+    size = -(-rows.num_rows // writes)
+    for start in reversed(range(0, rows.num_rows, size)):
+        table.write(rows.slice(start, size))
+    return rows.num_rows
+
+
+def test_compaction_on_the_cluster_equals_the_local_one(
+    dask_cluster: DaskCluster, s3_settings: Settings, tmp_path: Path
+) -> None:
+    remote = Storage.from_settings(s3_settings)
+    local = Storage.from_settings(Settings(root=str(tmp_path / "local")))
+    trickled_lake(remote)
+    trickled_lake(local)
+    before = table_rows(remote)
+    plan = ObservationTable(remote).compaction_plan()
+    assert len(plan) >= 4  # enough partitions for both workers
+    files_before = len(ObservationTable(remote).delta().file_uris())
+
+    n = compact(remote, scheduler=dask_cluster.address)
+    assert n == len(plan)
+    assert compact(local) == n  # in this process, one partition at a time
+
+    assert len(ObservationTable(remote).delta().file_uris()) < files_before
+    assert ObservationTable(remote).compaction_plan() == []
+    assert table_rows(remote).equals(before)  # compaction changes files, not rows
+    assert table_rows(remote, WRITE_TIME).equals(table_rows(local, WRITE_TIME))
+    assert duplicate_keys(remote) == 0
+    # The scheduler's log: every partition a task of ours, run on both worker processes.
+    runs = [t for t in dask_cluster.task_log() if t.name == "compact_partition"]
+    assert len([t for t in runs if t.status == "OK"]) == n
+    assert dask_cluster.workers_that_ran("compact_partition") == set(dask_cluster.workers)
+
+
+def test_a_worker_killed_mid_compaction_loses_and_duplicates_nothing(
+    dask_cluster: DaskCluster, s3_settings: Settings, tmp_path: Path
+) -> None:
+    """One worker is held right after it committed a partition (before the scheduler heard
+    of it) and killed there: the scheduler runs that partition again on the other worker,
+    which rewrites the already-compacted rows; every key stays in the table once."""
+    remote = Storage.from_settings(s3_settings)
+    rows = trickled_lake(remote)
+    expected = table_rows(remote)
+    plan = ObservationTable(remote).compaction_plan()
+    victim, survivor = sorted(dask_cluster.workers)
+    marker = tmp_path / "held"
+    with dask_cluster.client() as client:
+        client.register_plugin(HoldAfterTask(victim, "compact_partition", marker))
+        outcome: dict[str, object] = {}
+
+        def job() -> None:
+            try:
+                outcome["n"] = compact(remote, client=client)
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=job)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not marker.exists() and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the held task's marker file
+        assert marker.exists(), "the victim worker never finished a partition"
+        dask_cluster.kill_worker(victim)
+        thread.join(timeout=300)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["n"] == len(plan)
+
+    held_key = marker.read_text()
+    log = dask_cluster.task_log()
+    # The held partition was finished by the survivor; no task of the job ended on the victim.
+    assert any(t.key == held_key and t.worker == survivor and t.status == "OK" for t in log)
+    assert dask_cluster.workers_that_ran("compact_partition") <= {survivor, victim}
+    got = table_rows(remote)
+    assert got.num_rows == rows
+    assert duplicate_keys(remote) == 0
+    assert got.equals(expected)
+    assert ObservationTable(remote).compaction_plan() == []
