@@ -23,9 +23,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+import dask
 import netCDF4
 import numpy as np
 import pandas as pd
@@ -37,11 +38,15 @@ from ingest.fetch import FetchPolicy, fetch
 from ingest.grid_roms import is_roms, regrid_roms
 from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
 from ingest.grid_thredds import opendap_urls
+from lake.cluster import describe, job_client, run_tasks
 from lake.errors import ParseError
 from lake.grids import GridStore
 from lake.raw import RawZone
 from lake.registry import Category, Stream
 from lake.storage import Storage
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +343,26 @@ def reference_time(stream: Stream, ds: xr.Dataset) -> datetime:
 
 
 # -- the ingest ---------------------------------------------------------------------------------
+def prepare_grid_source(
+    url: str,
+    storage: Storage,
+    stream: Stream,
+    start: datetime | None,
+    end: datetime | None,
+    client: Any | None = None,
+) -> xr.Dataset:
+    """One source read, cut to the window and normalized, in memory (a task on a worker when
+    the ingest runs on a cluster: fetching, decoding and regridding are the heavy part).
+
+    Writes nothing but the raw zone's copy, which is kept by content hash: a task run again
+    stores the same object once."""
+    ds, raw_id = open_source(storage, stream, url, client)
+    ds = normalize(stream, in_time_window(ds, start, end), url)
+    if raw_id:
+        ds.attrs["coastlake_raw_id"] = raw_id
+    return ds
+
+
 def ingest_grid(
     storage: Storage,
     stream: Stream,
@@ -345,6 +370,9 @@ def ingest_grid(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    cluster: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> GridIngestResult:
     """Read a grid stream's sources and write them to its Icechunk repository.
 
@@ -356,19 +384,53 @@ def ingest_grid(
     `since`/`until` keep the time steps of a window (a griddap request asks for it). A
     poll without them asks griddap, OPeNDAP and THREDDS sources for every step after the
     newest stored one, so a missed poll is filled by the next (`poll_window`).
+
+    With a Dask `cluster` (or a `scheduler` address, or `workers` for a local cluster), the
+    sources are read and normalized on the workers, one task per source file, and written
+    here in the same order and commits as without. Without any of them the ingest runs in
+    this process: a poll reads a file or two, which a cluster would only slow down (the
+    harvest calls this for every poll), so LAKE_DASK_SCHEDULER is applied by `lake grid
+    ingest`, not here.
     """
     store = GridStore(storage, stream.id)
     start, end = poll_window(stream, store, since, until)
     urls = source_urls(stream, start, end)
     if stream.source.kind == "thredds":
         urls = catalog_urls(stream, urls[0], client, _ingested_names(store))
-    prepared: list[tuple[str, xr.Dataset]] = []
-    for url in urls:
-        ds, raw_id = open_source(storage, stream, url, client)
-        ds = normalize(stream, in_time_window(ds, start, end), url)
-        if raw_id:
-            ds.attrs["coastlake_raw_id"] = raw_id
-        prepared.append((url, ds))
+    if cluster is None and scheduler is None and workers is None:
+        datasets = [prepare_grid_source(u, storage, stream, start, end, client) for u in urls]
+    else:
+        with job_client(cluster, scheduler, workers) as on:
+            log.info(
+                "stream=%s: sending %d grid source files to %s",
+                stream.id,
+                len(urls),
+                describe(on),
+            )
+            datasets = run_tasks(
+                on,
+                prepare_grid_source,
+                urls,
+                storage,
+                stream,
+                start,
+                end,
+                what=f"stream={stream.id}: grid sources read",
+            )
+    prepared = list(zip(urls, datasets, strict=True))
+    # The writes run here, on threads: Icechunk commits from one writer, and a distributed
+    # client set as Dask's default must not be handed the writable session.
+    with dask.config.set(scheduler="threads"):
+        return _write_prepared(storage, stream, store, urls, prepared)
+
+
+def _write_prepared(
+    storage: Storage,
+    stream: Stream,
+    store: GridStore,
+    urls: list[str],
+    prepared: list[tuple[str, xr.Dataset]],
+) -> GridIngestResult:
     added = 0
     snap = ""
     run_key = None
@@ -410,5 +472,6 @@ __all__ = [
     "ingest_grid",
     "normalize",
     "open_source",
+    "prepare_grid_source",
     "source_urls",
 ]

@@ -34,15 +34,33 @@ def grid_ingest(
         datetime | None, typer.Option(help="Only time steps from (UTC); griddap asks for them.")
     ] = None,
     until: Annotated[datetime | None, typer.Option(help="Only time steps until (UTC).")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (default LAKE_DASK_SCHEDULER): source files are "
+            "read and normalized on its workers."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Without a scheduler: a local cluster of this many processes (default: "
+            "read in this process)."
+        ),
+    ] = None,
     root: Root = None,
 ) -> None:
     """Read grid streams' sources and commit them to their Icechunk repositories.
 
     Without --since/--until, griddap, OPeNDAP and THREDDS sources are asked for every time
     step after the newest stored one, so a missed run catches up."""
+    from contextlib import nullcontext
+
     from ingest.grids import ingest_grid
+    from lake.cluster import dask_client
     from lake.errors import LakeError
     from lake.registry import Kind
+    from lake.settings import get_settings
 
     registry = open_registry()
     if all_streams:
@@ -57,18 +75,23 @@ def grid_ingest(
         raise typer.Exit(2)
     storage = _storage(root)
     failed = 0
-    for s in streams:
-        try:
-            result = ingest_grid(storage, s, since=since, until=until)
-        except LakeError as exc:
-            failed += 1
-            console.print(f"[red]{s.id}:[/red] {exc}")
-            continue
-        run = f" run {result.run}" if result.run else ""
-        console.print(
-            f"{s.id}: {len(result.sources)} source(s), {result.times_added} new time step(s)"
-            f"{run}, snapshot {result.snapshot}"
-        )
+    address = scheduler or get_settings().dask_scheduler
+    # One cluster for every stream of the command; none (this process) when neither a
+    # scheduler nor --workers is given: a poll's file or two is faster read here.
+    cluster = dask_client(address, workers or 2) if address or workers else nullcontext(None)
+    with cluster as dask:
+        for s in streams:
+            try:
+                result = ingest_grid(storage, s, since=since, until=until, cluster=dask)
+            except LakeError as exc:
+                failed += 1
+                console.print(f"[red]{s.id}:[/red] {exc}")
+                continue
+            run = f" run {result.run}" if result.run else ""
+            console.print(
+                f"{s.id}: {len(result.sources)} source(s), {result.times_added} new time step(s)"
+                f"{run}, snapshot {result.snapshot}"
+            )
     if failed:
         raise typer.Exit(1)
 

@@ -49,8 +49,14 @@ def register(app: typer.Typer) -> None:
         stream: Annotated[str, typer.Option("--stream", "-s", help="Stream id.")],
         since: Annotated[datetime | None, typer.Option(help="From this time (UTC).")] = None,
         until: Annotated[datetime | None, typer.Option(help="Until this time (UTC).")] = None,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(
+                help="Dask scheduler address (default LAKE_DASK_SCHEDULER); one task per series."
+            ),
+        ] = None,
         workers: Annotated[
-            int, typer.Option(help="Local cluster processes (without LAKE_DASK_SCHEDULER).")
+            int, typer.Option(help="Local cluster processes (without a scheduler).")
         ] = 2,
         root: Annotated[str | None, typer.Option(help="Lake root (default LAKE_ROOT).")] = None,
     ) -> None:
@@ -66,6 +72,7 @@ def register(app: typer.Typer) -> None:
                 registry.get(stream),
                 since,
                 until,
+                scheduler=scheduler,
                 workers=workers,
             )
         except LakeError as exc:
