@@ -22,11 +22,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable
 
 from lake.delta import CYCLE_KEY, ensure_table, last_cycle, open_table, with_commit_retry
+from lake.keys import codes_in, group_codes, time_micros
 from lake.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,32 @@ class Marks:
         """
         if rows.num_rows == 0 or self.keys.num_rows == 0:
             return rows, rows.slice(0, 0)
+        known = pa.array(self.known_mask(rows))
+        return rows.filter(pc.invert(known)), rows.filter(known)
+
+    def known_mask(self, rows: pa.Table) -> np.ndarray:
+        """True for each row inside its series' stored span (see `split_known`)."""
+        if rows.num_rows == 0 or self.keys.num_rows == 0:
+            return np.zeros(rows.num_rows, bool)
+        grouped = group_codes(rows, SERIES_KEY)
+        if grouped is None:
+            return self._known_by_join(rows)
+        series, columns = grouped
+        marked = codes_in(self.keys, SERIES_KEY, columns)
+        held = marked >= 0
+        order = np.argsort(marked[held], kind="stable")
+        codes = marked[held][order]
+        first = time_micros(self.keys.column("first_time"))[held][order]
+        last = time_micros(self.keys.column("last_time"))[held][order]
+        if len(codes) == 0:
+            return np.zeros(rows.num_rows, bool)
+        at = np.minimum(np.searchsorted(codes, series), len(codes) - 1)
+        time = time_micros(rows.column("time"))
+        inside: np.ndarray = (codes[at] == series) & (time >= first[at]) & (time <= last[at])
+        return inside
+
+    def _known_by_join(self, rows: pa.Table) -> np.ndarray:
+        """`known_mask` by an Arrow join, for rows whose keys cannot be coded as integers."""
         indexed = rows.append_column("__row", pa.array(range(rows.num_rows), pa.int64()))
         joined = indexed.select([*SERIES_KEY, "time", "__row"]).join(
             self.keys.select([*SERIES_KEY, "first_time", "last_time"]),
@@ -73,18 +101,13 @@ class Marks:
             join_type="left outer",
         )
         time = joined.column("time")
-        outside = pc.or_(
-            pc.greater(time, joined.column("last_time")),
-            pc.less(time, joined.column("first_time")),
+        inside = pc.and_(
+            pc.less_equal(time, joined.column("last_time")),
+            pc.greater_equal(time, joined.column("first_time")),
         )
-        newer = pc.fill_null(outside, True)  # no marks: a series the lake does not hold yet
-        # The join does not keep the order of `rows`; take them back in their own order.
-        row_ids = joined.column("__row")
-        fresh = pc.filter(row_ids, newer)
-        known = pc.filter(row_ids, pc.invert(newer))
-        return rows.take(fresh.take(pc.sort_indices(fresh))), rows.take(
-            known.take(pc.sort_indices(known))
-        )
+        mask = np.zeros(rows.num_rows, bool)
+        mask[np.asarray(joined.column("__row"))] = np.asarray(pc.fill_null(inside, False))
+        return mask
 
     def station_spans(self, dataset_id: str) -> dict[str, tuple[datetime, datetime]]:
         """Per station of `dataset_id`, the times that every one of its stored series
@@ -180,6 +203,26 @@ def summarize(rows: pa.Table) -> pa.Table:
     """One row per series of `rows` (observation schema): span and the row at its last time."""
     if rows.num_rows == 0:
         return SERIES_SCHEMA.empty_table()
+    grouped = group_codes(rows, SERIES_KEY)
+    if grouped is None:
+        return _summarize_by_group_by(rows)
+    series = grouped[0]
+    # Sorted by series then time: each series' first and last rows bound its run.
+    order = np.lexsort((time_micros(rows.column("time")), series))
+    ordered = series[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)] - 1
+    last_rows = rows.take(pa.array(order[ends]))
+    columns = {c: last_rows.column(c) for c in SERIES_KEY}
+    columns["first_time"] = rows.column("time").take(pa.array(order[starts]))
+    columns["last_time"] = last_rows.column("time")
+    for c in _LATEST:
+        columns[c] = last_rows.column(c)
+    return pa.table(columns).cast(SERIES_SCHEMA)
+
+
+def _summarize_by_group_by(rows: pa.Table) -> pa.Table:
+    """`summarize` with Arrow's group-by, for rows whose keys cannot be coded as integers."""
     spans = rows.group_by(list(SERIES_KEY), use_threads=False).aggregate(
         [("time", "min"), ("time", "max")]
     )

@@ -45,6 +45,7 @@ from lake.delta import (
     with_commit_retry,
 )
 from lake.errors import StorageError
+from lake.keys import last_of_each, row_keys
 from lake.snapshot import FileFilter, select_files
 from lake.storage import Storage
 
@@ -212,6 +213,10 @@ def dedupe(batch: pa.Table) -> pa.Table:
     """Keep the last row of each key within a batch, so a merge sees each key once."""
     if batch.num_rows == 0:
         return batch
+    keys = row_keys(batch, KEY_COLUMNS)
+    if keys is not None:
+        keep = last_of_each(keys)
+        return batch if len(keep) == batch.num_rows else batch.take(pa.array(keep))
     indexed = batch.append_column("__row", pa.array(range(batch.num_rows), pa.int64()))
     last = indexed.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([("__row", "max")])
     if last.num_rows == batch.num_rows:
