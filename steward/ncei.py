@@ -14,18 +14,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from lake.cluster import describe, job_client, run_tasks
 from lake.errors import NotFound, RequestError
 from lake.netcdf import dataset_to_netcdf_bytes
 from lake.reader import Lake
 from lake.registry import Kind, Registry, Stream
 from lake.station_files import station_dataset, station_rows_query
 from lake.storage import Storage
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,8 @@ class Submission:
     files: list[PackagedFile] = field(default_factory=list)
     accession: str | None = None
     replaces: int | None = None
+    #: The archive run that sent it (tells a retried task its own earlier attempt).
+    run: str | None = None
 
     def fingerprints(self) -> dict[str, str]:
         return {f.station_id: f.fingerprint for f in self.files}
@@ -113,15 +120,77 @@ def archive_month(
     out: str | None = None,
     *,
     now: datetime | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> list[MonthOutcome]:
     """Package `month` of every archived stream into `out` (default: the lake's
-    archive/ncei/packages) and record each accession sent; unchanged months are skipped."""
-    start, end = month_window(month, now)
-    target = Storage.from_settings(lk.storage.settings, root=out or lk.storage.url(*PACKAGES))
-    return [
-        _archive_stream_month(lk, target, stream, month, start, end)
-        for stream in archived_streams(registry)
-    ]
+    archive/ncei/packages) and record each accession sent; unchanged months are skipped.
+    On a Dask cluster as `archive_months` says."""
+    return archive_months(
+        lk, registry, [month], out, now=now, client=client, scheduler=scheduler, workers=workers
+    )
+
+
+def archive_months(
+    lk: Lake,
+    registry: Registry,
+    months: list[str],
+    out: str | None = None,
+    *,
+    now: datetime | None = None,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> list[MonthOutcome]:
+    """`archive_month` for several months: one task per stream-month on a Dask cluster.
+
+    The cluster is `client`, else the scheduler at `scheduler` (default LAKE_DASK_SCHEDULER),
+    else a local cluster of `workers` processes when given. With none of them the packages
+    are made in this process: a region's month is a few streams of a few MB each, and a
+    local cluster would cost more to start than it saves. Every task writes its files
+    under a folder named by its stream, month and version, and a task run again (its worker
+    lost) finds its own submission record and reports it, so nothing is sent twice.
+    """
+    windows = {m: month_window(m, now) for m in months}  # bad months refused before any work
+    target = out or lk.storage.url(*PACKAGES)
+    items = [(stream, m) for m in months for stream in archived_streams(registry)]
+    if not items:
+        return []
+    run = uuid.uuid4().hex
+    with job_client(
+        client,
+        scheduler,
+        workers,
+        default_scheduler=lk.storage.settings.dask_scheduler,
+        in_process=True,
+    ) as cluster:
+        log.info("NCEI archive: sending %d stream-months to %s", len(items), describe(cluster))
+        return run_tasks(
+            cluster,
+            archive_stream_month,
+            items,
+            lk.storage,
+            target,
+            windows,
+            run,
+            what="NCEI archive: stream-months packaged",
+        )
+
+
+def archive_stream_month(
+    item: tuple[Stream, str],
+    storage: Storage,
+    target_root: str,
+    windows: dict[str, tuple[datetime, datetime]],
+    run: str,
+) -> MonthOutcome:
+    """Package one stream's month (a task on a worker): reads the lake at `storage` and
+    writes under `target_root`; `run` names the archive run (see `archive_months`)."""
+    stream, month = item
+    start, end = windows[month]
+    target = Storage.from_settings(storage.settings, root=target_root)
+    return _archive_stream_month(Lake(storage), target, stream, month, start, end, run)
 
 
 def months_due(
@@ -150,7 +219,13 @@ def months_due(
 
 
 def _archive_stream_month(
-    lk: Lake, target: Storage, stream: Stream, month: str, start: datetime, end: datetime
+    lk: Lake,
+    target: Storage,
+    stream: Stream,
+    month: str,
+    start: datetime,
+    end: datetime,
+    run: str,
 ) -> MonthOutcome:
     last_moment = end - pd.Timedelta(microseconds=1)
     stations = [
@@ -167,6 +242,10 @@ def _archive_stream_month(
     prints = {s: _fingerprint(lk, stream.id, s, start, last_moment) for s in stations}
     earlier = submissions(lk.storage, stream.id, month)
     if earlier and earlier[-1].fingerprints() == {s: p for s, (p, _) in prints.items()}:
+        if earlier[-1].run == run:
+            # Sent by this very run: the task is a retry after its worker was lost.
+            log.info("%s %s: v%d sent by this run already", stream.id, month, earlier[-1].version)
+            return MonthOutcome(stream.id, month, "sent", earlier[-1])
         log.info("%s %s: sent as v%d, unchanged since", stream.id, month, earlier[-1].version)
         return MonthOutcome(stream.id, month, "unchanged", earlier[-1])
     version = earlier[-1].version + 1 if earlier else 1
@@ -201,6 +280,7 @@ def _archive_stream_month(
         files=files,
         accession=stream.archive.accession,
         replaces=earlier[-1].version if earlier else None,
+        run=run,
     )
     _write_manifest(target, folder, record)
     lk.storage.write_bytes(

@@ -20,13 +20,19 @@ Note = Annotated[str, typer.Option("--note", help="Why, in a sentence.")]
 Dataset = Annotated[str, typer.Argument(help="Dataset (stream) id.")]
 
 
-def _build() -> None:
+def _build(scheduler: str | None = None, workers: int | None = None) -> None:
     from lake.errors import LakeError
     from lake.storage import Storage
     from stac.build import build_catalog
 
+    storage = Storage.from_settings()
     try:
-        result = build_catalog(Storage.from_settings(), open_registry())
+        result = build_catalog(
+            storage,
+            open_registry(),
+            scheduler=scheduler or storage.settings.dask_scheduler,
+            workers=workers,
+        )
     except LakeError as exc:
         raise fail(exc) from None
     console.print(
@@ -36,9 +42,23 @@ def _build() -> None:
 
 
 @catalog_app.command("build")
-def build() -> None:
+def build(
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (default LAKE_DASK_SCHEDULER); one task per dataset."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Without a scheduler: a local cluster of this many processes (default: "
+            "built in this process)."
+        ),
+    ] = None,
+) -> None:
     """Rebuild the static catalog and the search index from the registry and the lake."""
-    _build()
+    _build(scheduler, workers)
 
 
 def _move(action: str, dataset: str, by: str, note: str) -> None:

@@ -40,19 +40,32 @@ def archive_ncei(
         str | None,
         typer.Option("--out", help="Where packages go (default <lake>/archive/ncei/packages)."),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (default LAKE_DASK_SCHEDULER); one task per stream-month."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Without a scheduler: a local cluster of this many processes (default: "
+            "packages made in this process)."
+        ),
+    ] = None,
     root: Root = None,
 ) -> None:
     """One NetCDF per station and month of each stream with archive.ncei, a manifest with
     checksums, and a submission record; a month already sent unchanged is not sent again."""
     from lake.errors import LakeError
     from lake.reader import Lake
-    from steward.ncei import archive_month, months_due
+    from steward.ncei import archive_months, months_due
 
     registry = open_registry()
     lk = Lake(_storage(root))
     try:
         months = [month] if month else months_due(lk, registry)
-        outcomes = [o for m in months for o in archive_month(lk, registry, m, to)]
+        outcomes = archive_months(lk, registry, months, to, scheduler=scheduler, workers=workers)
     except LakeError as exc:
         raise fail(exc) from None
     table = Table("stream", "month", "action", "version", "files", "where")
