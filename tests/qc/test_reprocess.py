@@ -1,5 +1,6 @@
-"""`lake qc reprocess` on a real Dask cluster (scheduler and two worker processes started
-here on 127.0.0.1 with the `dask` CLI) gives the same flags as the local path."""
+"""`lake qc reprocess` over a window, on a Dask client in this process. The run on a real
+cluster of `dask` CLI processes against S3 is in tests/cluster/test_reprocess.py, which
+uses the lakes built here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 
 from lake.settings import Settings
 from lake.storage import Storage
@@ -17,7 +17,6 @@ from qc.on_write import Planner, qc_before_write
 from qc.reprocess import reprocess
 from qc.runner import flag_table
 from tests.qc.support import HUMBOLDT_TESTS, humboldt_rows, make_stream
-from tests.support.dask_cluster import DaskCluster, dask_cluster_fixture  # noqa: F401
 
 FLAGS = ["qc_agg", *QC_COLUMNS]
 STATIONS = ["urn:ioos:sensor:axiom:20363", "urn:ioos:sensor:test:b", "urn:ioos:sensor:test:c"]
@@ -59,48 +58,10 @@ def build(settings: Settings, rows: pa.Table) -> Storage:
     return storage
 
 
-@pytest.mark.slow
-def test_reprocess_on_a_dask_cli_cluster_equals_the_local_path(
-    dask_cluster: DaskCluster, tmp_path: Path
-) -> None:
-
-    rows = three_stations(2500)
-    new = make_stream(tests=NEW_TESTS)
-    expected = flag_table(rows, Planner(new)).sort_by(
-        [("station_id", "ascending"), ("time", "ascending")]
-    )
-
-    remote = build(Settings(root=str(tmp_path / "remote")), rows)
-    before = flags_of(remote)
-    changed_expected = sum(
-        pc.sum(pc.not_equal(before[c], expected[c])).as_py() for c in ("qc_spike", "qc_agg")
-    )
-    assert changed_expected > 100  # the new thresholds really change flags
-    with dask_cluster.client() as client:
-        result = reprocess(remote, new, client=client)
-    assert result.series == 3
-    assert result.changed > 0
-    # Both worker processes did part of the work.
-    assert dask_cluster.workers_that_ran("reprocess_series") == set(dask_cluster.workers)
-
-    local = build(Settings(root=str(tmp_path / "local")), rows)
-    local_result = reprocess(local, new, workers=2)  # default: a local cluster (spawn)
-    assert local_result.changed == result.changed
-
-    got_remote, got_local = flags_of(remote), flags_of(local)
-    for column in FLAGS:
-        assert got_remote[column].equals(got_local[column]), column
-        diff = pc.sum(pc.not_equal(got_remote[column], expected[column])).as_py()
-        assert diff == 0, f"{column}: {diff} values differ from a whole-series run"
-    # Reprocessing again finds nothing to change.
-    with dask_cluster.client() as client:
-        assert reprocess(remote, new, client=client).changed == 0
-
-
 def test_reprocess_a_window_changes_only_that_window(tmp_path: Path) -> None:
     """--since/--until: values in the window get the new flags (with the stored values
     around it as context), values outside keep theirs. Runs in-process (a Dask client on
-    threads) to stay fast; the cluster test above covers processes."""
+    threads) to stay fast; tests/cluster covers processes."""
     from distributed import Client, LocalCluster
 
     rows = humboldt_rows(n=3000)
