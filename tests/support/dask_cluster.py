@@ -108,15 +108,19 @@ class DaskCluster:
         return {t.worker for t in self.task_log() if t.name == function_name and t.status == "OK"}
 
     def stop(self) -> None:
-        for p in [*self.workers.values(), self.scheduler]:
-            if p.poll() is None:
-                p.terminate()
-        for p in [*self.workers.values(), self.scheduler]:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=20)
+        """Workers first, then the scheduler; a process that does not end on SIGTERM within
+        a few seconds (a worker busy in a task) is killed: nothing of a test is left to save.
+        """
+        for group in (list(self.workers.values()), [self.scheduler]):
+            for p in group:
+                if p.poll() is None:
+                    p.terminate()
+            for p in group:
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=20)
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
