@@ -38,7 +38,7 @@ from ingest.fetch import FetchPolicy, fetch
 from ingest.grid_roms import is_roms, regrid_roms
 from ingest.grid_sources import GRID_KINDS, GridSource, grid_source_kinds, griddap_url, source_urls
 from ingest.grid_thredds import opendap_urls
-from lake.cluster import describe, job_client, run_tasks
+from lake.cluster import describe, job_client, map_tasks
 from lake.errors import ParseError
 from lake.grids import GridStore
 from lake.raw import RawZone
@@ -399,38 +399,89 @@ def ingest_grid(
         urls = catalog_urls(stream, urls[0], client, _ingested_names(store))
     if cluster is None and scheduler is None and workers is None:
         datasets = [prepare_grid_source(u, storage, stream, start, end, client) for u in urls]
-    else:
-        with job_client(cluster, scheduler, workers) as on:
-            log.info(
-                "stream=%s: sending %d grid source files to %s",
-                stream.id,
-                len(urls),
-                describe(on),
-            )
-            datasets = run_tasks(
-                on,
-                prepare_grid_source,
-                urls,
-                storage,
-                stream,
-                start,
-                end,
-                what=f"stream={stream.id}: grid sources read",
-            )
-    prepared = list(zip(urls, datasets, strict=True))
-    # The writes run here, on threads: Icechunk commits from one writer, and a distributed
-    # client set as Dask's default must not be handed the writable session.
-    with dask.config.set(scheduler="threads"):
-        return _write_prepared(storage, stream, store, urls, prepared)
+        return _write_prepared(stream, store, urls, list(zip(urls, datasets, strict=True)))
+    with job_client(cluster, scheduler, workers) as on:
+        assert on is not None  # job_client gives None only to jobs that ask for in_process
+        log.info(
+            "stream=%s: sending %d grid source files to %s", stream.id, len(urls), describe(on)
+        )
+        futures = map_tasks(
+            on,
+            prepare_grid_source,
+            urls,
+            storage,
+            stream,
+            start,
+            end,
+            what=f"stream={stream.id}: grid sources read",
+        )
+        skeletons = on.gather(on.map(grid_skeleton, futures, pure=False))  # type: ignore[no-untyped-call]
+        prepared = [
+            (url, lazy_grid(future, skeleton))
+            for url, future, skeleton in zip(urls, futures, skeletons, strict=True)
+        ]
+        return _write_prepared(stream, store, urls, prepared, on)
+
+
+# -- on a cluster: the grids stay on the workers ---------------------------------------------
+#: A dataset's coordinates and attributes (with their encodings), and per data variable its
+#: dims, shape, dtype, attributes and encoding: everything but the values.
+Skeleton = tuple[
+    xr.Dataset,
+    dict[str, tuple[tuple[str, ...], tuple[int, ...], Any, dict[str, Any], dict[str, Any]]],
+]
+
+
+def grid_skeleton(ds: xr.Dataset) -> Skeleton:
+    """What the client needs of a grid held on a worker to plan its write (a small task)."""
+    variables = {
+        str(name): (
+            tuple(str(d) for d in var.dims),
+            tuple(var.shape),
+            var.dtype,
+            dict(var.attrs),
+            dict(var.encoding),
+        )
+        for name, var in ds.data_vars.items()
+    }
+    return ds.drop_vars(list(ds.data_vars)), variables
+
+
+def _values_of(ds: xr.Dataset, name: str) -> Any:
+    return ds[name].values
+
+
+def lazy_grid(future: Any, skeleton: Skeleton) -> xr.Dataset:
+    """The grid a worker holds (`future`) as a Dask-backed dataset: writing it makes the
+    workers read their own memory and write the chunks, the values never pass through here."""
+    import dask.array as da
+
+    coords, variables = skeleton
+    data = {}
+    for name, (dims, shape, dtype, attrs, enc) in variables.items():
+        values = da.from_delayed(
+            dask.delayed(_values_of, pure=True)(future, name), shape=shape, dtype=dtype
+        )
+        var = xr.Variable(dims, values, attrs)
+        var.encoding = enc
+        data[name] = var
+    return xr.Dataset(data, coords=coords.coords, attrs=coords.attrs)
 
 
 def _write_prepared(
-    storage: Storage,
     stream: Stream,
     store: GridStore,
     urls: list[str],
     prepared: list[tuple[str, xr.Dataset]],
+    cluster: Client | None = None,
 ) -> GridIngestResult:
+    """Commit the prepared sources in order, one commit each.
+
+    With a `cluster`, an append to an existing grid is written by the workers that hold the
+    data (Icechunk's distributed write, `GridStore.append`); a grid's first write and a
+    model run are brought here first and written on threads: they go through writers that
+    hand Dask the session's store, which must not travel to other processes.
+    """
     added = 0
     snap = ""
     run_key = None
@@ -439,14 +490,23 @@ def _write_prepared(
             log.info("stream=%s %s: no time steps in the window", stream.id, _name(url))
             continue
         before = store.info().times if store.exists() else 0
-        if stream.category is Category.model and "time" in ds.dims:
-            ref = reference_time(stream, ds)
-            run_key = ref.strftime("%Y%m%dT%H%M%SZ")
-            snap = store.add_run(ds, ref, keep_superseded=stream.retention.superseded_runs)
-        elif "time" in ds.dims:
-            snap = store.append(ds, f"ingest {_name(url)}")
-        else:
-            snap = store.write(ds, f"ingest {_name(url)}")
+        appending = "time" in ds.dims and stream.category is not Category.model and before > 0
+        if cluster is not None and appending:
+            with dask.config.set(scheduler=cluster):
+                snap = store.append(ds, f"ingest {_name(url)}")
+            added += max(0, store.info().times - before)
+            continue
+        if cluster is not None:
+            ds = ds.compute(scheduler=cluster)
+        with dask.config.set(scheduler="threads"):
+            if stream.category is Category.model and "time" in ds.dims:
+                ref = reference_time(stream, ds)
+                run_key = ref.strftime("%Y%m%dT%H%M%SZ")
+                snap = store.add_run(ds, ref, keep_superseded=stream.retention.superseded_runs)
+            elif "time" in ds.dims:
+                snap = store.append(ds, f"ingest {_name(url)}")
+            else:
+                snap = store.write(ds, f"ingest {_name(url)}")
         added += max(0, store.info().times - before)
     log.info("stream=%s grid ingest: %d sources, %d new times", stream.id, len(urls), added)
     return GridIngestResult(stream.id, urls, added, snap, run_key)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ def dask_client(address: str | None = None, workers: int = 2) -> Iterator[Client
     import dask
     from distributed import Client, LocalCluster
 
+    # Dask's own lines (workers registered, comms closed) say nothing to a data manager;
+    # its warnings and errors still show.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         log.info("sending the work to the Dask scheduler at %s", address)
         with Client(address) as client:  # type: ignore[no-untyped-call]
@@ -110,13 +113,11 @@ def run_tasks(
     With no client, the items are run one after the other in this process (same results,
     same log), for jobs whose tasks are small or must not run side by side in memory.
     """
-    from distributed import as_completed
-
     if not items:
         return []
-    started = time.monotonic()
-    step = max(1, len(items) // 10)
     if client is None:
+        started = time.monotonic()
+        step = max(1, len(items) // 10)
         done_here: list[T] = []
         for done, item in enumerate(items, start=1):
             done_here.append(fn(item, *args))
@@ -125,9 +126,31 @@ def run_tasks(
                     "%s: %d of %d done (%.0f s)", what, done, len(items), time.monotonic() - started
                 )
         return done_here
+    futures = map_tasks(client, fn, items, *args, what=what, retries=retries)
+    results: list[T] = client.gather(futures)  # type: ignore[no-untyped-call]
+    return results
+
+
+def map_tasks(
+    client: Client,
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    *args: Any,
+    what: str = "tasks",
+    retries: int = TASK_RETRIES,
+) -> list[Future[Any]]:
+    """`fn(item, *args)` for every item, waited for with progress logged, the results left
+    on the workers (futures in the items' order): for results the next step reads where
+    they are, such as grids whose chunks the workers then write themselves."""
+    from distributed import as_completed
+
+    if not items:
+        return []
+    started = time.monotonic()
     futures = client.map(
         fn, list(items), *[[a] * len(items) for a in args], pure=False, retries=retries
     )
+    step = max(1, len(futures) // 10)
     for done, _ in enumerate(as_completed(futures), start=1):  # type: ignore[no-untyped-call]
         if done % step == 0 or done == len(futures):
             log.info(
@@ -137,5 +160,4 @@ def run_tasks(
                 len(futures),
                 time.monotonic() - started,
             )
-    results: list[T] = client.gather(futures)  # type: ignore[no-untyped-call]
-    return results
+    return list(futures)

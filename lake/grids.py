@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
+from icechunk.xarray import to_icechunk
 
 from lake import grid_runs
 from lake.errors import NotFound, StorageError
@@ -297,7 +298,10 @@ class GridStore:
         for name in new.variables:
             new[name].encoding.pop("_FillValue", None)
         session = self.repo().writable_session("main")
-        new.to_zarr(session.store, append_dim=time_dim, consolidated=False)
+        # Icechunk's writer: with Dask's scheduler a distributed client, the workers write
+        # the chunks (each into a fork of this session) and the forks are merged back here,
+        # so the commit below holds every chunk; on threads it writes as `to_zarr` would.
+        to_icechunk(new, session, append_dim=time_dim)
         if on_written is not None:
             on_written()
         snap = str(session.commit(message))

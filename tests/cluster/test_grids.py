@@ -1,6 +1,7 @@
 """`lake grid ingest` on a real Dask cluster against moto's S3 server: the source files are
-read and normalized on the two worker processes, and the grid written is the one the
-in-process ingest writes (values, times, one commit per file with the same messages)."""
+read and normalized on the two worker processes, the appends' chunks written there too
+(Icechunk's distributed write), and the grid is the one the in-process ingest writes
+(values, times, chunks, one commit per file with the same messages)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,11 @@ def test_grid_ingest_on_the_cluster_equals_the_local_one(
     kept = remote.fs.find(remote.url("raw", "mw-sst"))
     assert len([k for k in kept if not k.endswith(".json")]) == len(FILES)
     assert dask_cluster.workers_that_ran("prepare_grid_source") == set(dask_cluster.workers)
+    # The appends were written by the workers holding the data: Icechunk's change sets
+    # (one per fork of the session) were made there and merged into the commit.
+    log = dask_cluster.task_log()
+    written = {t.worker for t in log if "ice-changeset" in t.name and t.status == "OK"}
+    assert written and written <= set(dask_cluster.workers)
 
     # Ingesting the same files again adds nothing and makes no commit.
     commits = len(on_s3.history())
