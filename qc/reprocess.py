@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake.cluster import dask_client, run_tasks
+from lake.cluster import dask_client, describe, run_tasks
 from lake.registry import Stream
 from lake.storage import Storage
 from lake.tables import ObservationTable
@@ -147,6 +147,7 @@ def _run(
     since: datetime | None,
     until: datetime | None,
 ) -> list[pa.Table]:
+    log.info("stream=%s: sending %d series to %s", stream.id, len(keys), describe(client))
     tables = run_tasks(
         client,
         reprocess_series,
