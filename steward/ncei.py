@@ -190,7 +190,11 @@ def archive_stream_month(
     stream, month = item
     start, end = windows[month]
     target = Storage.from_settings(storage.settings, root=target_root)
-    return _archive_stream_month(Lake(storage), target, stream, month, start, end, run)
+    lk = Lake(storage)
+    try:
+        return _archive_stream_month(lk, target, stream, month, start, end, run)
+    finally:
+        lk.close()
 
 
 def months_due(
