@@ -208,7 +208,7 @@ def source_rows(
 
     def rep(value: object, typ: pa.DataType) -> pa.Array:
         if value is None or isinstance(value, str | int | float):
-            return pa.array([value] * n, typ)
+            return pa.repeat(pa.scalar(value, typ), n)
         return pa.array(value, typ, from_pandas=True)
 
     return pa.table(
@@ -260,7 +260,7 @@ def with_source(rows: pa.Table, source: object, rank: object) -> pa.Table:
 
     def column(value: object, typ: pa.DataType) -> pa.Array:
         if value is None or isinstance(value, str | int):
-            return pa.array([value] * n, typ)
+            return pa.repeat(pa.scalar(value, typ), n)
         return pa.array(value, typ, from_pandas=True)
 
     for name, value, typ in (("source", source, pa.string()), ("source_rank", rank, pa.int8())):

@@ -223,15 +223,14 @@ def normalize(
             what=f"column {absent[0]!r} is not in the response (renamed?); it has "
             f"{sorted(present)}",
         )
-    keep = pc.invert(pc.is_null(rows.column("value")))
-    rows = rows.filter(keep)
+    if rows.column("value").null_count:
+        rows = rows.filter(pc.is_valid(rows.column("value")))
     if rows.num_rows == 0:
         return _empty(stream, rows)
-    for name in pc.unique(rows.column("variable")).to_pylist():
+    for name, part in _by_variable(rows):
         target = mapping.get(name)
         if target is None:
             continue
-        part = rows.filter(pc.equal(rows.column("variable"), name))
         source_units = target.units or part.column("units")[0].as_py() or ""
         if target.standard_name in UNITLESS_SCALES:
             source_units = "1"
@@ -254,13 +253,13 @@ def normalize(
             part.set_column(
                 part.schema.get_field_index("variable"),
                 "variable",
-                pa.array([target.standard_name] * part.num_rows, pa.string()),
+                pa.repeat(pa.scalar(target.standard_name, pa.string()), part.num_rows),
             )
             .set_column(part.schema.get_field_index("value"), "value", pa.array(values))
             .set_column(
                 part.schema.get_field_index("units"),
                 "units",
-                pa.array([out_units] * part.num_rows, pa.string()),
+                pa.repeat(pa.scalar(out_units, pa.string()), part.num_rows),
             )
             .set_column(part.schema.get_field_index("z"), "z", _surface_if_unknown(z))
         )
@@ -269,9 +268,27 @@ def normalize(
         return _empty(stream, rows)
     table = pa.concat_tables(pieces)
     n = table.num_rows
-    return table.append_column("dataset_id", pa.array([stream.id] * n, pa.string())).append_column(
-        "raw_id", pa.array([raw_id] * n, pa.string())
-    )
+    return table.append_column(
+        "dataset_id", pa.repeat(pa.scalar(stream.id, pa.string()), n)
+    ).append_column("raw_id", pa.repeat(pa.scalar(raw_id, pa.string()), n))
+
+
+def _by_variable(rows: pa.Table) -> list[tuple[str, pa.Table]]:
+    """The rows of each source variable: slices where each variable's rows are together
+    (a parser's long rows usually are), else a filter per variable."""
+    encoded = pc.dictionary_encode(rows.column("variable").combine_chunks())
+    codes = np.asarray(encoded.indices)
+    names = encoded.dictionary.to_pylist()
+    changes = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if len(changes) + 1 == len(names):  # one run per variable
+        starts = np.r_[0, changes]
+        stops = np.r_[changes, len(codes)]
+        return [
+            (names[codes[a]], rows.slice(int(a), int(b - a)))
+            for a, b in zip(starts, stops, strict=True)
+        ]
+    column = rows.column("variable")
+    return [(name, rows.filter(pc.equal(column, name))) for name in names]
 
 
 def _check_stated_unit(
@@ -319,4 +336,4 @@ def in_window(rows: pa.Table, since: datetime | None, until: datetime | None) ->
         keep = pc.and_(keep, pc.greater_equal(times, pa.scalar(utc(since), times.type)))
     if until is not None:
         keep = pc.and_(keep, pc.less_equal(times, pa.scalar(utc(until), times.type)))
-    return rows.filter(keep)
+    return rows if pc.all(keep).as_py() else rows.filter(keep)

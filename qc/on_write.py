@@ -126,7 +126,8 @@ def flag_batch(
         neighbors=_neighbor_lookup(dataset, planner) if dataset is not None else None,
     )
     keep = _keep_mask(flagged, only_changed)
-    out = flagged.filter(keep)
+    # A backfill keeps every row: filtering would copy millions of rows to drop none.
+    out = flagged if pc.all(keep).as_py() else flagged.filter(keep)
     return out.drop_columns([c for c in out.column_names if c.startswith("__")])
 
 

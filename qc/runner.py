@@ -71,12 +71,12 @@ NeighborLookup = Callable[[SeriesKey, np.ndarray], np.ndarray | None]
 
 
 def sort_series(rows: pa.Table) -> pa.Table:
-    """Rows sorted by series key and time, so every series is one contiguous run."""
+    """Rows grouped by series, each in time order, so every series is one contiguous run."""
     return ordered_series(rows)[0]
 
 
 def ordered_series(rows: pa.Table) -> tuple[pa.Table, list[tuple[SeriesKey, int, int]]]:
-    """Rows sorted by series key and time, and (key, start, stop) of each series.
+    """Rows grouped by series, each in time order, and (key, start, stop) of each series.
 
     A full multi-key sort (or a hash grouping) of millions of rows costs seconds with string
     keys, so the common case is found by comparing neighbouring rows instead: rows grouped
@@ -99,31 +99,46 @@ def ordered_series(rows: pa.Table) -> tuple[pa.Table, list[tuple[SeriesKey, int,
     stops = np.append(starts[1:], n)
     cols = [rows.column(k).take(pa.array(starts)).to_pylist() for k in keys]
     run_keys = [(cols[0][i], cols[1][i], cols[2][i], float(cols[3][i])) for i in range(len(starts))]
-    if len(set(run_keys)) != len(run_keys):  # a series in several pieces: full sort
-        rows = rows.sort_by([(c, "ascending") for c in (*keys, "time")])
-        return rows, series_bounds(rows)
+    if len(set(run_keys)) != len(run_keys):
+        # A series in several pieces (a station's history file, then its real-time file):
+        # the pieces of each series put together, oldest first, as slices (no copy), then
+        # ordered as any other batch.
+        return ordered_series(_pieces_together(rows, starts, stops, run_keys))
     time = rows.column("time").cast(pa.int64()).to_numpy()
     backwards = np.zeros(n, dtype=bool)
     backwards[1:] = time[1:] < time[:-1]
     backwards[starts] = False
-    by_key = sorted(range(len(starts)), key=lambda i: run_keys[i])
-    in_place = not backwards.any() and by_key == list(range(len(starts)))
+    # Series stay in the order they come: flagging needs each series whole and in time
+    # order, not the series sorted among themselves (that would copy the batch).
+    by_key = list(range(len(starts)))
+    in_place = not backwards.any()
     bounds: list[tuple[SeriesKey, int, int]] = []
-    order = None if in_place else np.empty(n, dtype=np.int64)
+    pieces: list[pa.Table] = []
     at = 0
     for i in by_key:
         start, stop = int(starts[i]), int(stops[i])
         size = stop - start
-        if order is not None:
+        if not in_place:
+            # Only a series out of time order is copied (a real-time file lists its newest
+            # record first); the others are slices of the batch as it is.
+            piece = rows.slice(start, size)
             if backwards[start:stop].any():
-                order[at : at + size] = start + np.argsort(time[start:stop], kind="stable")
-            else:
-                order[at : at + size] = np.arange(start, stop)
+                piece = piece.take(pa.array(np.argsort(time[start:stop], kind="stable")))
+            pieces.append(piece)
         bounds.append((run_keys[i], at, at + size))
         at += size
-    if order is not None:
-        rows = rows.take(pa.array(order))
+    if not in_place:
+        rows = pa.concat_tables(pieces)
     return rows, bounds
+
+
+def _pieces_together(
+    rows: pa.Table, starts: np.ndarray, stops: np.ndarray, run_keys: list[SeriesKey]
+) -> pa.Table:
+    """The runs of `rows` regrouped so each series' runs are adjacent, by their first time."""
+    first_time = rows.column("time").take(pa.array(starts)).cast(pa.int64()).to_numpy()
+    order = sorted(range(len(starts)), key=lambda i: (run_keys[i], int(first_time[i])))
+    return pa.concat_tables([rows.slice(int(starts[i]), int(stops[i] - starts[i])) for i in order])
 
 
 def series_bounds(rows: pa.Table) -> list[tuple[SeriesKey, int, int]]:
