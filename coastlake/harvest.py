@@ -19,19 +19,35 @@ table, but its raw bytes are kept so a data manager can see what the source sent
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from coastlake.reading import PART_VALUES, HarvestOptions, StreamBatch, read_streams
+from coastlake.reading import (
+    PART_VALUES,
+    HarvestOptions,
+    Prepared,
+    QcStep,
+    StreamBatch,
+    as_lake_error,
+    plan_units,
+    prepare,
+    read_streams,
+    read_unit,
+    upsert_stations,
+)
 from ingest.grids import ingest_grid
 from ingest.kinds import is_harvested
 from ingest.vector_layers import ingest_layer_stream
+from lake.cluster import TASK_RETRIES, dask_client
 from lake.errors import LakeError
 from lake.harvest_log import Attempt, HarvestLog, HarvestRecord
 from lake.registry import Kind, Registry, Stream
@@ -42,11 +58,12 @@ from qc.on_write import qc_before_write
 from stac.build import rebuild_after_harvest
 from steward.retention import apply_retention
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from distributed import Client
 
-#: The QC step: normalized rows of a stream in, rows with flags (plus re-flagged stored
-#: neighbours) out. Tests of the ingest stages alone pass `qc_step=None`.
-QcStep = Callable[[Storage, Stream, pa.Table], pa.Table]
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 #: Called after each stream's requests are read (the progress bar).
 OnDone = Callable[[Stream, list[HarvestRecord]], None]
 
@@ -58,8 +75,29 @@ def run_harvest(
     options: HarvestOptions = HarvestOptions(),
     *,
     progress: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> list[HarvestRecord]:
-    """Harvest `streams` with QC, then update the catalog; shows a progress bar."""
+    """Harvest `streams` with QC, then update the catalog; shows a progress bar.
+
+    With a Dask `scheduler` address (or `workers`, a local cluster of that many processes)
+    the requests are read and flagged on the cluster and the catalog is built there; else
+    everything runs in this process, which is what a real-time poll wants.
+    """
+    if scheduler or workers:
+        with dask_client(scheduler, workers or 2) as dask:
+            return _run_harvest(storage, registry, streams, options, progress, dask)
+    return _run_harvest(storage, registry, streams, options, progress, None)
+
+
+def _run_harvest(
+    storage: Storage,
+    registry: Registry,
+    streams: Iterable[Stream],
+    options: HarvestOptions,
+    progress: bool,
+    dask: Client | None,
+) -> list[HarvestRecord]:
     # External feeds are catalog entries only: nothing to fetch.
     chosen = [s for s in streams if is_harvested(s.source.kind)]
     with Progress(
@@ -75,13 +113,13 @@ def run_harvest(
         def done(stream: Stream, records: list[HarvestRecord]) -> None:
             bar.update(task, advance=1, description=f"read {stream.id}")
 
-        records = harvest_streams(storage, chosen, options, on_done=done)
+        records = harvest_streams(storage, chosen, options, on_done=done, dask=dask)
     # Before the catalog, so it describes what the lake keeps.
     apply_retention(storage, registry, chosen)
     changed = {r.stream_id for r in records if r.rows_added or r.rows_updated}
     changed |= {r.stream_id for r in records if r.status == "ok" and r.label in ("grid", "layer")}
     if changed or not _catalog_exists(storage):
-        rebuild_after_harvest(storage, registry, records)
+        rebuild_after_harvest(storage, registry, records, client=dask)
     else:
         log.info("catalog unchanged: no dataset got new values in this harvest")
     return records
@@ -94,15 +132,38 @@ def harvest_streams(
     *,
     qc_step: QcStep | None = qc_before_write,
     on_done: OnDone | None = None,
+    dask: Client | None = None,
 ) -> list[HarvestRecord]:
     """Harvest several streams as one cycle: one commit per table for all their values.
 
-    A failure in one stream (or one request) never stops the rest.
+    Requests are read here, several at a time in threads, or, given a Dask client, one
+    station's requests per task on the cluster's workers (read, parsed and flagged there;
+    committed here). A failure in one stream (or one request) never stops the rest.
     """
     streams = list(streams)
     ObservationTable(storage).create()
     grids = [s for s in streams if s.kind in (Kind.grid, Kind.vector)]
     observed = [s for s in streams if s not in grids]
+    if dask is not None:
+        records = _read_on_cluster(storage, observed, options, qc_step, dask, on_done)
+    else:
+        records = _read_here(storage, observed, options, qc_step, on_done)
+    for stream in grids:
+        records.append(_harvest_grid_or_layer(storage, stream, options))
+        if on_done:
+            on_done(stream, records[-1:])
+    HarvestLog(storage).add(records)
+    return records
+
+
+def _read_here(
+    storage: Storage,
+    observed: list[Stream],
+    options: HarvestOptions,
+    qc_step: QcStep | None,
+    on_done: OnDone | None,
+) -> list[HarvestRecord]:
+    """The cycle read in this process's threads, written every PART_VALUES values."""
     records: list[HarvestRecord] = []
     chunk: list[StreamBatch] = []
     marks = SeriesTable(storage).marks()
@@ -112,13 +173,82 @@ def harvest_streams(
             if sum(b.size for b in chunk) >= PART_VALUES:
                 records += write_cycle(storage, chunk, options, qc_step)
                 chunk = []
-    records += write_cycle(storage, chunk, options, qc_step)
-    for stream in grids:
-        records.append(_harvest_grid_or_layer(storage, stream, options))
-        if on_done:
-            on_done(stream, records[-1:])
-    HarvestLog(storage).add(records)
-    return records
+    return records + write_cycle(storage, chunk, options, qc_step)
+
+
+def _read_on_cluster(
+    storage: Storage,
+    observed: list[Stream],
+    options: HarvestOptions,
+    qc_step: QcStep | None,
+    dask: Client,
+    on_done: OnDone | None,
+) -> list[HarvestRecord]:
+    """The cycle read and flagged on the cluster, one station per task, committed here
+    every PART_VALUES values as the tasks finish (a few tasks ahead, so memory stays
+    bounded however many stations the region has)."""
+    marks = SeriesTable(storage).marks()
+    with httpx.Client(follow_redirects=True) as client:
+        plans = plan_units(storage, observed, options, client, marks)
+    units = [u for p in plans for u in p.units]
+    log.info(
+        "sending the requests of %d stations (%d streams) to the Dask cluster",
+        len(units),
+        len(plans),
+    )
+    records = [r for p in plans for r in p.early]
+    left = {p.stream.id: len(p.units) for p in plans}
+    found = {p.stream.id: list(p.stations) for p in plans}
+    for plan in plans:
+        if not plan.units and on_done:
+            on_done(plan.stream, plan.early)
+    chunk: list[Prepared] = []
+    in_chunk: dict[str, set[str]] = defaultdict(set)
+    seen: dict[str, set[str]] = defaultdict(set)
+    for done, prepared in enumerate(
+        _as_finished(dask, read_unit, units, storage, options, qc_step)
+    ):
+        stream = prepared.batch.stream
+        stations = prepared.stations
+        if stations & in_chunk[stream.id]:  # one key must not come twice in one write
+            records += commit_prepared(storage, [p.batch for p in chunk], chunk)
+            chunk, in_chunk = [], defaultdict(set)
+        # Values of a station already written in this cycle may be stored: merge them.
+        prepared.fresh = prepared.fresh and not stations & seen[stream.id]
+        seen[stream.id] |= stations
+        in_chunk[stream.id] |= stations
+        chunk.append(prepared)
+        found[stream.id] += [s for o in prepared.batch.outcomes for s in o.stations]
+        if sum(p.rows.num_rows for p in chunk) >= PART_VALUES:
+            records += commit_prepared(storage, [p.batch for p in chunk], chunk)
+            chunk, in_chunk = [], defaultdict(set)
+        left[stream.id] -= 1
+        if left[stream.id] == 0:
+            upsert_stations(storage, stream, found[stream.id])
+            if on_done:
+                on_done(stream, [])
+        if (done + 1) % max(1, len(units) // 10) == 0:
+            log.info("read %d of %d stations on the cluster", done + 1, len(units))
+    return records + commit_prepared(storage, [p.batch for p in chunk], chunk)
+
+
+def _as_finished(dask: Client, fn: Callable[..., T], items: list[Any], *args: Any) -> Iterator[T]:
+    """`fn(item, *args)` on the cluster, results as they finish, with only a few tasks
+    more than the cluster has threads in flight (their results wait in memory)."""
+    from distributed import as_completed
+
+    ahead = 2 * max(1, sum(dask.nthreads().values())) + 2  # type: ignore[no-untyped-call]
+    waiting = iter(items)
+    running = as_completed()  # type: ignore[no-untyped-call]
+    for item in itertools.islice(waiting, ahead):
+        running.add(dask.submit(fn, item, *args, pure=False, retries=TASK_RETRIES))
+    for future in running:
+        result: T = future.result()
+        following = next(waiting, None)
+        if following is not None:
+            running.add(dask.submit(fn, following, *args, pure=False, retries=TASK_RETRIES))
+        future.release()
+        yield result
 
 
 def harvest_stream(
@@ -132,15 +262,6 @@ def harvest_stream(
     return harvest_streams(storage, [stream], options, qc_step=qc_step)
 
 
-@dataclass
-class _Prepared:
-    """One stream's rows ready to write, and how many each request contributes."""
-
-    batch: StreamBatch
-    rows: pa.Table
-    added: dict[int, int] = field(default_factory=dict)
-
-
 def write_cycle(
     storage: Storage,
     batches: list[StreamBatch],
@@ -148,27 +269,25 @@ def write_cycle(
     qc_step: QcStep | None,
 ) -> list[HarvestRecord]:
     """QC each stream's new rows, write the whole cycle in one commit, update the series."""
-    series = SeriesTable(storage)
-    marks = series.marks()
-    # The spans can be trusted to say "not stored" only if the series state saw the last
-    # cycle written (a writer killed between the two commits leaves it behind).
-    tag = series.last_cycle()
+    marks = SeriesTable(storage).marks()
+    prepared = [p for b in batches if (p := prepare(storage, b, marks, options, qc_step))]
+    return commit_prepared(storage, batches, prepared)
+
+
+def commit_prepared(
+    storage: Storage, batches: list[StreamBatch], prepared: list[Prepared]
+) -> list[HarvestRecord]:
+    """One commit of the prepared rows of `batches` (then the series' state); their records.
+
+    An append when no row can be stored yet, which the spans can say only if the series
+    state saw the last cycle written (a writer killed between the two commits leaves it
+    behind); else a merge.
+    """
+    tag = SeriesTable(storage).last_cycle()
     all_new = tag == ObservationTable(storage).last_cycle() and (
         tag is not None or not _has_rows(storage)
     )
-    prepared: list[_Prepared] = []
-    for batch in batches:
-        rows, added, fresh = batch.rows_to_write(marks, keep_known=options.backfill)
-        all_new = all_new and fresh
-        if rows.num_rows and qc_step is not None:
-            try:
-                sent = rows.num_rows
-                rows = qc_step(storage, batch.stream, rows)
-                all_new = all_new and rows.num_rows == sent  # no stored neighbour re-flagged
-            except Exception as exc:  # a QC failure fails this stream only
-                batch.fail(_as_lake_error(exc, f"stream={batch.stream.id} QC"))
-                continue
-        prepared.append(_Prepared(batch, rows, added))
+    all_new = all_new and all(p.fresh for p in prepared)
     result = _write(storage, [p.rows for p in prepared if p.rows.num_rows], all_new)
     if result is None:
         for p in prepared:
@@ -192,7 +311,7 @@ def _write(storage: Storage, pieces: list[pa.Table], all_new: bool) -> WriteResu
         result = table.write(rows, unique_keys=True, all_new=all_new, cycle=cycle)
         SeriesTable(storage).update(rows, cycle=cycle)
     except Exception as exc:  # the cycle's edge: its records say it failed, the job goes on
-        _as_lake_error(exc, "writing the cycle")
+        as_lake_error(exc, "writing the cycle")
         return None
     log.info(
         "wrote %d values in one commit: %d new, %d changed (table version %s)",
@@ -230,15 +349,6 @@ def _has_rows(storage: Storage) -> bool:
 
 def _catalog_exists(storage: Storage) -> bool:
     return storage.exists(storage.url("catalog", "catalog.json"))
-
-
-def _as_lake_error(exc: Exception, where: str) -> LakeError:
-    """Log an error caught at an edge; a non-lake error becomes one saying what it was."""
-    if isinstance(exc, LakeError):
-        log.error("%s: %s", where, exc)
-        return exc
-    log.exception("%s: unexpected error", where)
-    return LakeError(f"unexpected {type(exc).__name__}: {exc}")
 
 
 __all__ = ["HarvestOptions", "QcStep", "harvest_stream", "harvest_streams", "run_harvest"]

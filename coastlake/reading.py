@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.base import Harvester, RawResponse, Request, StationInfo
 from ingest.fetch import FetchPolicy, Validators, fetch
@@ -45,6 +46,10 @@ PER_HOST = 4
 #: Values a stream's batch holds before it is written (bounded memory in a backfill).
 PART_VALUES = 4_000_000
 _REQUEST = "__request"
+
+#: The QC step: normalized rows of a stream in, rows with flags (plus re-flagged stored
+#: neighbours) out. Tests of the ingest stages alone pass `qc_step=None`.
+QcStep = Callable[[Storage, Stream, pa.Table], pa.Table]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +104,7 @@ class StreamBatch:
         The last item says whether every row returned lies outside its series' span.
         """
         pieces = [
-            o.rows.append_column(_REQUEST, pa.array([i] * o.rows.num_rows, pa.int32()))
+            o.rows.append_column(_REQUEST, pa.repeat(pa.scalar(i, pa.int32()), o.rows.num_rows))
             for i, o in enumerate(self.outcomes)
             if o.status == "ok" and o.rows is not None and o.rows.num_rows
         ]
@@ -147,11 +152,166 @@ def _split_coded(
     carried = np.bincount(requests[first[~known[first]]], minlength=int(requests.max()) + 1)
     added = {i: int(n) for i, n in enumerate(carried) if n}
     last = last_of_each(keys)
-    kept = rows.take(pa.array(last)).drop_columns([_REQUEST])
-    kept_known = known[last]
+    if len(last) == rows.num_rows:  # no key twice: the rows as they are (a copy costs seconds)
+        kept, kept_known = rows.drop_columns([_REQUEST]), known
+    else:
+        kept, kept_known = rows.take(pa.array(last)).drop_columns([_REQUEST]), known[last]
     if keep_known:
         return kept, added, not bool(kept_known.any())
     return kept.filter(pa.array(~kept_known)), added, True
+
+
+@dataclass
+class Prepared:
+    """One stream's rows ready to write, how many each request contributes, and whether
+    none of them can be stored yet (so the write may be an append)."""
+
+    batch: StreamBatch
+    rows: pa.Table
+    added: dict[int, int] = field(default_factory=dict)
+    fresh: bool = False
+
+    @property
+    def stations(self) -> set[str]:
+        """The stations whose values these rows are."""
+        if not self.rows.num_rows:
+            return set()
+        return {str(s) for s in pc.unique(self.rows.column("station_id")).to_pylist()}
+
+
+def prepare(
+    storage: Storage,
+    batch: StreamBatch,
+    marks: Marks,
+    options: HarvestOptions,
+    qc_step: QcStep | None,
+) -> Prepared | None:
+    """A stream's rows, one per key, without what a poll already stored, with QARTOD flags
+    (plus stored neighbours re-flagged); None if QC failed (the batch's records say so)."""
+    rows, added, fresh = batch.rows_to_write(marks, keep_known=options.backfill)
+    if rows.num_rows and qc_step is not None:
+        try:
+            sent = rows.num_rows
+            rows = qc_step(storage, batch.stream, rows)
+            fresh = fresh and rows.num_rows == sent  # no stored neighbour re-flagged
+        except Exception as exc:  # a QC failure fails this stream only
+            batch.fail(as_lake_error(exc, f"stream={batch.stream.id} QC"))
+            return None
+    return Prepared(batch, rows, added, fresh)
+
+
+@dataclass(frozen=True)
+class ReadUnit:
+    """One station's requests of one stream: what one Dask task reads, parses and flags.
+
+    A station's requests together, so its values are deduplicated and flagged in one place,
+    with the harvest log's last record of each request (conditional GETs), the spans its
+    series hold (a poll skips those records) and the stream's high-water marks.
+    """
+
+    stream: Stream
+    station: str
+    requests: list[Request]
+    last: dict[str, HarvestRecord]
+    spans: dict[str, tuple[datetime, datetime]]
+    marks: Marks
+
+
+def read_unit(
+    unit: ReadUnit, storage: Storage, options: HarvestOptions, qc_step: QcStep | None
+) -> Prepared:
+    """Run on a worker: fetch, keep raw, parse, normalize and flag one station's requests.
+
+    Writes only the raw zone (content-addressed, so a retried task writes the same files):
+    the values go back to the harvest job, which commits the cycle.
+    """
+    harvester = get_harvester(unit.stream.source.kind)
+    batch = StreamBatch(unit.stream)
+    with httpx.Client(follow_redirects=True) as client:
+        for request in unit.requests:
+            out = _read_request(
+                storage, harvester, unit.stream, request, unit.last.get(request.url),
+                options, client, unit.spans,
+            )  # fmt: skip
+            if out.rows is not None and not options.backfill:
+                out.rows = unit.marks.split_known(out.rows)[0]
+            batch.outcomes.append(out)
+    prepared = prepare(storage, batch, unit.marks, options, qc_step)
+    if prepared is None:
+        return Prepared(batch, pa.table({}))
+    for o in batch.outcomes:  # the rows travel once, as `prepared.rows`
+        if o.rows is not None:
+            o.rows = o.rows.slice(0, 0)
+    return prepared
+
+
+@dataclass
+class StreamPlan:
+    """A stream's work in a cycle on a cluster: its metadata records and stations, and its
+    read units (none if the stream could not even list its requests)."""
+
+    stream: Stream
+    early: list[HarvestRecord] = field(default_factory=list)
+    stations: list[StationInfo] = field(default_factory=list)
+    units: list[ReadUnit] = field(default_factory=list)
+
+
+def plan_units(
+    storage: Storage,
+    streams: list[Stream],
+    options: HarvestOptions,
+    client: httpx.Client,
+    marks: Marks,
+) -> list[StreamPlan]:
+    """Each stream's metadata read here, and its requests grouped by station for the
+    cluster (requests are labelled by station first)."""
+    log_latest = HarvestLog(storage).latest() if options.conditional else []
+    known = {(r.stream_id, r.url): r for r in log_latest}
+    plans: list[StreamPlan] = []
+    for stream in streams:
+        plan = StreamPlan(stream)
+        plans.append(plan)
+        try:
+            harvester = get_harvester(stream.source.kind)
+            metadata = _read_metadata(storage, harvester, stream, options, client)
+            plan.early, plan.stations = metadata.records, metadata.stations
+            requests = harvester.requests(stream, options.since, options.until)
+        except Exception as exc:  # the per-stream edge: record it, go on with the rest
+            log.error("stream=%s could not be harvested: %s", stream.id, exc)
+            attempt = Attempt(stream.id, "", stream.source.url or "")
+            plan.early.append(attempt.done("failed", error=str(exc)))
+            continue
+        spans = {} if options.backfill else marks.station_spans(stream.id)
+        own = Marks(marks.keys.filter(pc.equal(marks.keys.column("dataset_id"), stream.id)))
+        by_station: dict[str, list[Request]] = {}
+        for request in requests:
+            by_station.setdefault(request.label.split(" ", 1)[0], []).append(request)
+        plan.units = [
+            ReadUnit(
+                stream,
+                station,
+                group,
+                {r.url: known[(stream.id, r.url)] for r in group if (stream.id, r.url) in known},
+                spans,
+                own,
+            )
+            for station, group in by_station.items()
+        ]
+    return plans
+
+
+def upsert_stations(storage: Storage, stream: Stream, described: list[StationInfo]) -> None:
+    """The stream's stations, as `read_streams` upserts them (see `_upsert_stations`)."""
+    _upsert_stations(storage, get_harvester(stream.source.kind), stream, described)
+
+
+def as_lake_error(exc: Exception, where: str) -> LakeError:
+    """Log an error caught at an edge; a non-lake error becomes one saying what it was."""
+    if isinstance(exc, LakeError):
+        log.error("%s: %s", where, exc)
+        return exc
+    log.exception("%s: unexpected error", where)
+    return LakeError(f"unexpected {type(exc).__name__}: {exc}")
 
 
 def read_streams(

@@ -75,6 +75,17 @@ def register(app: typer.Typer) -> None:
         watch: Annotated[
             bool, typer.Option("--watch", help="Keep harvesting at each stream's cadence (Ctrl-C).")
         ] = False,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(
+                help="Dask scheduler (tcp://host:8786) to read and flag on; a backfill "
+                "uses LAKE_DASK_SCHEDULER when this is not given."
+            ),
+        ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(help="Read and flag on a local Dask cluster of this many processes."),
+        ] = None,
     ) -> None:
         """Harvest streams from their sources into the lake.
 
@@ -107,6 +118,13 @@ def register(app: typer.Typer) -> None:
         from coastlake.history import run_refreshes
 
         options = HarvestOptions(since=since, until=until)
+        # A backfill is heavy work and goes where the heavy jobs go; a real-time poll is a
+        # few requests and stays here unless told otherwise.
+        if scheduler is None and options.backfill:
+            scheduler = storage.settings.dask_scheduler
+        if workers is not None and workers < 1:
+            console.print("[red]error:[/red] --workers must be at least 1")
+            raise typer.Exit(2)
         if watch:
             if since or until:
                 console.print("[red]error:[/red] --watch follows the sources; drop --since/--until")
@@ -116,7 +134,9 @@ def register(app: typer.Typer) -> None:
                 watch_loop(
                     storage,
                     chosen,
-                    lambda due: run_harvest(storage, registry, due, options, progress=False),
+                    lambda due: run_harvest(
+                        storage, registry, due, options, progress=False, scheduler=scheduler
+                    ),
                     refresh=lambda: run_refreshes(
                         storage, registry, refreshes_due(storage, chosen), progress=False
                     ),
@@ -124,7 +144,11 @@ def register(app: typer.Typer) -> None:
             except KeyboardInterrupt:
                 console.print("stopped")
             return
-        records = run_harvest(storage, registry, chosen, options) if chosen else []
+        records = (
+            run_harvest(storage, registry, chosen, options, scheduler=scheduler, workers=workers)
+            if chosen
+            else []
+        )
         records += run_refreshes(storage, registry, history)
         failed = [r for r in records if r.status not in ("ok", "unchanged")]
         console.print(
