@@ -14,6 +14,8 @@ g. freshness: a new record in every file → visible through `Lake.sql`
 e. reads against per-station NetCDF files read with xarray: station_month,
    latest_per_station, regional_daily_mean
 f. compaction: `lake compact`, wall time and the child's peak RSS
+h. scale_out: the backfill and the compaction again on Dask clusters of 1, 2 and 4 worker
+   processes (bench/region_scale.py), each beside the in-process backfill
 
 BENCH_REGION_STATIONS (default 150) and BENCH_REGION_DAYS (history days, default 365: the
 year 2025; fewer: the last days of 2025) size the region. Work files: bench/work/region/.
@@ -43,6 +45,7 @@ import xarray as xr
 
 from bench.common import RESULTS, WORK, Result, timed
 from bench.region_big import build_big_lake
+from bench.region_scale import scale_out
 from bench.region_sources import (
     CF_NAMES,
     STREAM_ID,
@@ -846,4 +849,12 @@ def run() -> list[Result]:
         results += guarded("freshness", lambda: freshness(ctx))
     results += guarded("reads", lambda: reads(ctx))
     results += guarded("compaction", lambda: compaction(ctx, _lake_reads_s(ctx)))
+    with serve(paths.sources) as (url, counts):
+        # The same sources again (a new port), for the backfills on Dask clusters.
+        write_registry(paths.registry, region, url)
+        in_process = next((r.ours_s for r in results if r.name == "backfill_year"), None)
+        results += guarded(
+            "scale_out",
+            lambda: scale_out(LAKE_CMD, paths.base, paths.registry, STREAM_ID, SINCE, in_process),
+        )
     return results
