@@ -4,6 +4,10 @@ rewritten by both workers, and a worker killed mid-job costs nothing."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +23,8 @@ from tests.lake.tables_support import real_rows
 from tests.support.dask_cluster import DaskCluster, dask_cluster_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3]
+
+LAKE = str(Path(sys.executable).parent / "lake")
 
 
 def trickled_lake(storage: Storage, writes: int = 6) -> int:
@@ -44,7 +50,24 @@ def test_compaction_on_the_cluster_equals_the_local_one(
     assert len(plan) >= 4  # enough partitions for both workers
     files_before = len(ObservationTable(remote).delta().file_uris())
 
-    n = compact(remote, scheduler=dask_cluster.address)
+    # As a data manager runs it: `lake compact --scheduler`, the bucket's keys in the
+    # command's environment only (the workers have none).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=str(s3_settings.aws_endpoint_url),
+    )
+    command = [LAKE, "compact", "--scheduler", dask_cluster.address, "--root", remote.root]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())  # as wrapped for a terminal
+    assert f"sending {len(plan)} partitions" in said
+    assert f"the Dask scheduler at {dask_cluster.address}" in said
+    counted = re.search(r"compacted (\d+) partitions", said)
+    assert counted is not None, said
+    n = int(counted.group(1))
     assert n == len(plan)
     assert compact(local) == n  # in this process, one partition at a time
 
