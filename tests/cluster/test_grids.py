@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 from ingest.grids import ingest_grid
+from lake.errors import ParseError
 from lake.grids import GridStore
 from lake.settings import Settings
 from lake.storage import Storage
@@ -69,4 +70,14 @@ def test_grid_ingest_on_the_cluster_equals_the_local_one(
     commits = len(on_s3.history())
     with dask_cluster.client() as client:
         assert ingest_grid(remote, stream, cluster=client).times_added == 0
+    assert len(on_s3.history()) == commits
+
+    # A file that is not NetCDF fails on its worker: the data manager reads the same error
+    # as in-process, naming the stream and the file, and the grid is unchanged.
+    (tmp_path / "src" / "sst-5.nc").write_bytes(b"<html>502 Bad Gateway</html>")
+    broken = grid_stream("mw-sst", tmp_path / "src", files=[*FILES, "sst-5.nc"])
+    with dask_cluster.client() as client, pytest.raises(ParseError) as caught:
+        ingest_grid(remote, broken, cluster=client)
+    assert "stream mw-sst" in str(caught.value) and "sst-5.nc" in str(caught.value)
+    assert "not a NetCDF file" in str(caught.value)
     assert len(on_s3.history()) == commits
