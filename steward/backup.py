@@ -22,10 +22,12 @@ path -> size, SHA-256, and the source's stamp: mtime or ETag) at
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import logging
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,11 +51,11 @@ LAKE_RECORDS = "stewardship/backups"
 IMMUTABLE = re.compile(
     r"(\.parquet$)"
     r"|(/_delta_log/\d+\.json$)"
-    r"|(^raw/[^/]+/[0-9a-f]{2}/[0-9a-f]{64}$)"
+    r"|(^raw/[^/]+/[0-9a-f]{2}/[0-9a-f]{64}(\.gz)?$)"
     r"|(^grids/.+/(chunks|manifests|snapshots|transactions)/[^/]+$)"
 )
-#: A raw response: named by the SHA-256 of its bytes.
-RAW_OBJECT = re.compile(r"^raw/[^/]+/[0-9a-f]{2}/[0-9a-f]{64}$")
+#: A raw response: named by the SHA-256 of its bytes as sent (kept gzip-compressed: `.gz`).
+RAW_OBJECT = re.compile(r"^raw/[^/]+/[0-9a-f]{2}/[0-9a-f]{64}(\.gz)?$")
 #: Copied last: what names the other files (Delta commits, Icechunk branch and tag refs).
 _NAMING = re.compile(r"(/_delta_log/)|(/refs/)|(^grids/[^/]+/repo$)")
 
@@ -310,8 +312,18 @@ def _verify_internal(
     for key in listing:
         if RAW_OBJECT.match(key):
             report.checked += 1
-            if _sha(Tree(lake).read(key)) != key.rsplit("/", 1)[-1]:
+            if _raw_digest(Tree(lake).read(key), key) != key.rsplit("/", 1)[-1].removesuffix(".gz"):
                 _add(report.corrupted, key)
+
+
+def _raw_digest(data: bytes, key: str) -> str | None:
+    """The SHA-256 of a raw response as sent (None if a compressed one will not open)."""
+    if key.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return None
+    return _sha(data)
 
 
 def restore(lake: Storage, source_url: str) -> BackupResult:
