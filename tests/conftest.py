@@ -36,12 +36,15 @@ def moto() -> Iterator[MotoServer]:
 def s3_settings(moto: MotoServer) -> Settings:
     bucket = f"lake-{uuid.uuid4().hex[:12]}"
     moto.create_bucket(bucket)
-    return Settings(
-        root=f"s3://{bucket}/lake",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        AWS_ENDPOINT_URL=moto.endpoint,
+    # By the variables' names (the settings' aliases), as the environment gives them.
+    return Settings.model_validate(
+        {
+            "root": f"s3://{bucket}/lake",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": moto.endpoint,
+        }
     )
 
 

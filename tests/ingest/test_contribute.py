@@ -44,7 +44,7 @@ def test_csv_upload_lands_like_a_harvest(local_settings, registry, tmp_path: Pat
     record = done.record
     assert record.label == "upload by NDBC data desk: obs-2024-06-01.txt"
     assert record.rows_added > 100
-    assert RawZone(storage).get("ndbc-latest-obs", record.raw_id) == LATEST.read_bytes()
+    assert RawZone(storage).get("ndbc-latest-obs", str(record.raw_id)) == LATEST.read_bytes()
     # latest_obs.txt: "44013  42.346 -70.651 2022 06 05 13 50 ..." as the csv stream reads it
     found = rows(storage, "dataset_id = 'ndbc-latest-obs'")
     assert len(found) == record.rows_added

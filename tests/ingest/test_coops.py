@@ -4,12 +4,14 @@ recorded JSON read by eye."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from ingest.coops import Coops, parse_coops_json, source_units
 from ingest.normalize import convert
+from lake.registry import Stream
 from lake.stations import StationTable
 from lake.storage import Storage
 from tests.ingest.support import COOPS, INGEST_DATA, data_records, harvest, make_stream, one
@@ -25,7 +27,7 @@ RECORDED = (
 )
 
 
-def seattle(url: str, **source) -> object:
+def seattle(url: str, **source: Any) -> Stream:
     return make_stream(
         "coops-seattle",
         {"kind": "coops", "url": url, "product": "water_level", "stations": ["9447130"], **source},

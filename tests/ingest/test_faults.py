@@ -183,8 +183,9 @@ def faults(case: Case) -> list[tuple[str, Callable[[bytes], Reply], str, str]]:
         ),
     ]
     if case.unit:
+        old, new = case.unit
         out.append(
-            ("unknown unit", lambda b: Reply(b.replace(*case.unit, 1)), "syntax_failed", "unit")
+            ("unknown unit", lambda b: Reply(b.replace(old, new, 1)), "syntax_failed", "unit")
         )
     return out
 
@@ -213,7 +214,7 @@ def test_every_fault_is_named_and_harmless(case: Case, http_server, local_settin
         if status == "syntax_failed":  # the bytes are kept for the data manager
             assert (
                 record.raw_file
-                and RawZone(storage).get(stream.id, record.raw_id) == reply(good).body
+                and RawZone(storage).get(stream.id, str(record.raw_id)) == reply(good).body
             )
         if name == "500":  # retried, then given up
             assert (

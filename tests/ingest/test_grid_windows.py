@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from coastlake.harvest import HarvestOptions, harvest_stream
 from ingest.grids import ingest_grid
 from lake.grids import GridStore
 from lake.harvest_log import HarvestLog
+from lake.registry import Stream
 from lake.settings import Settings
 from lake.storage import Storage
 from tests.grids.support import MW_SST, grid_stream
@@ -53,7 +55,7 @@ class Griddap:
         return Reply(bytes(body), content_type="application/x-netcdf")
 
 
-def sst_stream(server: RecordedServer, **params: object):  # type: ignore[no-untyped-def]
+def sst_stream(server: RecordedServer, **params: Any) -> Stream:
     return grid_stream(
         "mw-griddap",
         server.url + "/erddap",

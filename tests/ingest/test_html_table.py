@@ -65,7 +65,7 @@ def test_page_table_harvests_with_units_and_local_time(http_server, local_settin
     assert not rows(storage, "variable = 'sea_surface_temperature'")  # "-" on every row
     # 23 hourly rows on the page (11 August 5 pm to 12 August 3 pm, EDT)
     assert len(rows(storage, "variable = 'wind_speed'")) == 23
-    assert RawZone(storage).get("tplm2-page", record.raw_id) == PAGE.read_bytes()
+    assert RawZone(storage).get("tplm2-page", str(record.raw_id)) == PAGE.read_bytes()
 
 
 def test_page_without_the_table_is_a_recorded_syntax_failure(http_server, local_settings) -> None:
@@ -76,7 +76,7 @@ def test_page_without_the_table_is_a_recorded_syntax_failure(http_server, local_
     assert record.status == "syntax_failed"
     assert "tplm2-page" in (record.error or "") and PATH in (record.error or "")
     assert "no table containing 'Spectral Wave Density' on the page" in (record.error or "")
-    assert record.raw_file and RawZone(storage).get("tplm2-page", record.raw_id)
+    assert record.raw_file and RawZone(storage).get("tplm2-page", str(record.raw_id))
     assert rows(storage) == []
 
 

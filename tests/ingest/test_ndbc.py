@@ -61,7 +61,7 @@ def test_continuous_winds_with_missing_gusts(http_server, storage) -> None:
     from lake.raw import RawZone
     from lake.stations import StationTable
 
-    assert RawZone(storage).get("cwind-tplm2", record.raw_id)[:5] == b"#YY  "
+    assert RawZone(storage).get("cwind-tplm2", str(record.raw_id))[:5] == b"#YY  "
     # activestations.xml: <station id="tplm2" lat="38.899" lon="-76.436" elev="0"
     #   name="Thomas Point, MD" owner="NDBC" pgm="NDBC Meteorological/Ocean" type="fixed" .../>
     [station] = StationTable(storage).read().to_pylist()

@@ -98,7 +98,7 @@ def page(demo: str) -> Iterator[Any]:
         )
         page.goto(demo + "/")
         page.wait_for_function("window.coastlake && window.coastlake.ready", timeout=30_000)
-        page.errors, page.external = errors, external
+        page.errors, page.external = errors, external  # type: ignore[attr-defined]
         yield page
         browser.close()
 

@@ -87,6 +87,7 @@ def test_extents_and_parameters_match_the_lake(sample_lake: SampleLake) -> None:
         assert item.common_metadata.end_datetime == fact["t1"].replace(tzinfo=UTC)
         assert [p["name"] for p in item.properties["cf:parameter"]] == fact["vars"]
         st = stations[fact["dataset_id"]]
+        assert item.geometry is not None
         assert item.geometry["coordinates"] == [st["lon"], st["lat"]]
         assert item.properties["ioos:wmo_id"] == st["wmo_id"]
         assert col.extent.spatial.bboxes[0] == [st["lon"], st["lat"], st["lon"], st["lat"]]

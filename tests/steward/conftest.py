@@ -62,7 +62,7 @@ def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lake
     # NERRS kept here (the sample registry deletes it after each harvest, as the CDMO's
     # terms ask) so its real provider flags can be written to files and checked.
     keep_nerrs = {"nerrs_gndblwq": {"retention": {"keep": True}}}
-    storage, registry = harvested_lake(folder, write_registry(folder, **keep_nerrs))
+    storage, registry = harvested_lake(folder, write_registry(folder, STREAMS, **keep_nerrs))
     lk = Lake(storage)
     yield lk, registry
     lk.close()

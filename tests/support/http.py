@@ -80,7 +80,8 @@ class RecordedServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def serve_tree(self, root: Path, prefix: str = "") -> None:
         """Serve every file under root at prefix + its relative path."""

@@ -59,7 +59,8 @@ def test_getfeatureinfo_is_the_stored_cell(served: str, lake: Storage) -> None:
     values = want.sel(time=day[:-1]).values[::-1, :]  # north up
     rows, cols = np.nonzero(np.isfinite(values))
     picks = [(int(rows[k]), int(cols[k])) for k in (0, len(rows) // 2, len(rows) - 1)]
-    picks.append(tuple(int(v) for v in np.argwhere(np.isnan(values))[0]))
+    row, col = (int(v) for v in np.argwhere(np.isnan(values))[0])
+    picks.append((row, col))
     for j, i in picks:
         r = wms.getfeatureinfo(
             layers=["mw-sst:sst"],
