@@ -1,5 +1,6 @@
 """The README's test command checks the code as well as its behaviour: ruff (lint and
-format) over the repository and mypy (strict on the lake core) over every package, the benchmarks and the tests."""
+format) over the repository and mypy (strict on the lake core) over every package, the
+benchmarks and the tests."""
 
 from __future__ import annotations
 
