@@ -461,15 +461,18 @@ class ObservationTable:
         )
         return WriteResult(rows.num_rows, rows.num_rows, 0, self.delta().version())
 
-    def dataset(self, where: FileFilter | None = None) -> pds.Dataset:
+    def dataset(
+        self, where: FileFilter | None = None, table: DeltaTable | None = None
+    ) -> pds.Dataset:
         """A pyarrow dataset over the current version (empty table if none exists yet).
 
         With `where`, only over the files whose partition values and statistics say they
         may hold such rows: a dataset over a region's thousands of files costs seconds to
         build (delta-rs makes a partition expression per file in Python), one over the few
-        files a harvest batch needs costs milliseconds.
+        files a harvest batch needs costs milliseconds. `table`: that version of the table
+        rather than the newest.
         """
-        table = self._open()
+        table = table if table is not None else self._open()
         if table is None:
             return pds.dataset(OBSERVATION_SCHEMA.empty_table())
         # Reading never writes (a reader may hold read-only credentials): a table not yet
@@ -577,7 +580,13 @@ class ObservationTable:
             flt = term if flt is None else flt & term
         if part.since is not None:
             flt = flt & (pc.field("time") >= pa.scalar(part.since, pa.timestamp("us")))
-        rows = current.to_pyarrow_dataset().to_table(filter=flt)
+        # Over this partition's files only: a dataset over every file of a backfilled
+        # region costs seconds to build, once per partition rewritten.
+        where = FileFilter(
+            partitions={c: [v] for c, v in part.values},
+            within={"time": (part.since, None)} if part.since is not None else {},
+        )
+        rows = self.dataset(where, table=current).to_table(filter=flt)
         rows = rows.sort_by([("station_id", "ascending"), ("time", "ascending")])
         write_deltalake(
             current,
