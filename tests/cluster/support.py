@@ -4,8 +4,10 @@ holds a worker still at a chosen moment so a test can kill it there."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,6 +15,12 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from lake.storage import Storage
 from lake.tables import KEY_COLUMNS, ObservationTable
+from tests.support.dask_cluster import DaskCluster
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+T = TypeVar("T")
 
 #: Set at write time: differs between two lakes written the same way.
 WRITE_TIME = ("ingested_at",)
@@ -71,3 +79,34 @@ class HoldAfterTask(WorkerPlugin):
         Path(self.marker).write_text(str(key))
         # Held until the test kills this process (bounded, so a failing test ends).
         threading.Event().wait(timeout=300)
+
+
+def kill_when_held(
+    cluster: DaskCluster, function: str, marker: Path, job: Callable[[Client], T]
+) -> tuple[T, str, str]:
+    """Run `job(client)` in a thread while one worker is held after its first task of
+    `function` (HoldAfterTask), SIGKILL that worker there, and let the job finish on the
+    other. Returns the job's result, the held task's key and the surviving worker."""
+    victim, survivor = sorted(cluster.workers)
+    outcome: dict[str, Any] = {}
+    with cluster.client() as client:
+        client.register_plugin(HoldAfterTask(victim, function, marker))
+
+        def run() -> None:
+            try:
+                outcome["result"] = job(client)
+            except BaseException as exc:  # handed to the test below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not marker.exists() and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the held task's marker file
+        assert marker.exists(), f"the victim worker never finished a task of {function}"
+        cluster.kill_worker(victim)
+        thread.join(timeout=300)
+    assert not thread.is_alive(), "the job did not finish on the surviving worker"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"], marker.read_text(), survivor

@@ -8,8 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from lake.compaction import compact
 from lake.settings import Settings
 from lake.storage import Storage
 from lake.tables import ObservationTable
-from tests.cluster.support import WRITE_TIME, HoldAfterTask, duplicate_keys, table_rows
+from tests.cluster.support import WRITE_TIME, duplicate_keys, kill_when_held, table_rows
 from tests.lake.tables_support import real_rows
 from tests.support.dask_cluster import DaskCluster, dask_cluster_fixture  # noqa: F401
 
@@ -92,35 +90,18 @@ def test_a_worker_killed_mid_compaction_loses_and_duplicates_nothing(
     rows = trickled_lake(remote)
     expected = table_rows(remote)
     plan = ObservationTable(remote).compaction_plan()
-    victim, survivor = sorted(dask_cluster.workers)
-    marker = tmp_path / "held"
-    with dask_cluster.client() as client:
-        client.register_plugin(HoldAfterTask(victim, "compact_partition", marker))
-        outcome: dict[str, object] = {}
+    n, held_key, survivor = kill_when_held(
+        dask_cluster,
+        "compact_partition",
+        tmp_path / "held",
+        lambda client: compact(remote, client=client),
+    )
+    assert n == len(plan)
 
-        def job() -> None:
-            try:
-                outcome["n"] = compact(remote, client=client)
-            except BaseException as exc:
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=job)
-        thread.start()
-        deadline = time.monotonic() + 120
-        while not marker.exists() and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for the held task's marker file
-        assert marker.exists(), "the victim worker never finished a partition"
-        dask_cluster.kill_worker(victim)
-        thread.join(timeout=300)
-    assert not thread.is_alive()
-    assert "error" not in outcome, outcome.get("error")
-    assert outcome["n"] == len(plan)
-
-    held_key = marker.read_text()
     log = dask_cluster.task_log()
     # The held partition was finished by the survivor; no task of the job ended on the victim.
     assert any(t.key == held_key and t.worker == survivor and t.status == "OK" for t in log)
-    assert dask_cluster.workers_that_ran("compact_partition") <= {survivor, victim}
+    assert dask_cluster.workers_that_ran("compact_partition") == {survivor}
     got = table_rows(remote)
     assert got.num_rows == rows
     assert duplicate_keys(remote) == 0

@@ -4,8 +4,6 @@ stations' requests read by both workers, and a worker killed mid-harvest costs n
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +14,7 @@ from lake.harvest_log import HarvestRecord
 from lake.registry import Stream, load_registry
 from lake.settings import SAMPLE_REGISTRY, Settings
 from lake.storage import Storage
-from tests.cluster.support import WRITE_TIME, HoldAfterTask, duplicate_keys, table_rows
+from tests.cluster.support import WRITE_TIME, duplicate_keys, kill_when_held, table_rows
 from tests.support.dask_cluster import DaskCluster, dask_cluster_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3]
@@ -80,33 +78,19 @@ def test_a_worker_killed_mid_harvest_loses_and_duplicates_nothing(
     killed there: the scheduler reads that station again on the other worker, and the
     harvest ends with every key once, as the in-process harvest would have it."""
     remote = Storage.from_settings(s3_settings)
-    victim, survivor = sorted(dask_cluster.workers)
-    marker = tmp_path / "held"
-    result: dict[str, object] = {}
-    with dask_cluster.client() as client:
-        client.register_plugin(HoldAfterTask(victim, "read_unit", marker))
-
-        def job() -> None:
-            try:
-                result["records"] = harvest_streams(
-                    remote, streams(), HarvestOptions(conditional=False), dask=client
-                )
-            except BaseException as exc:
-                result["error"] = exc
-
-        thread = threading.Thread(target=job)
-        thread.start()
-        deadline = time.monotonic() + 120
-        while not marker.exists() and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for the held task's marker file
-        assert marker.exists(), "the victim worker never finished reading a station"
-        dask_cluster.kill_worker(victim)
-        thread.join(timeout=300)
-    assert not thread.is_alive()
-    assert "error" not in result, result.get("error")
-    held = marker.read_text()
+    _, held, survivor = kill_when_held(
+        dask_cluster,
+        "read_unit",
+        tmp_path / "held",
+        lambda client: harvest_streams(
+            remote, streams(), HarvestOptions(conditional=False), dask=client
+        ),
+    )
     log = dask_cluster.task_log()
     assert any(t.key == held and t.worker == survivor and t.status == "OK" for t in log)
+    # The victim was held after its first station, so every station reported came from
+    # the survivor.
+    assert dask_cluster.workers_that_ran("read_unit") == {survivor}
     expected, _ = local_harvest(tmp_path)
     assert duplicate_keys(remote) == 0
     assert table_rows(remote, WRITE_TIME).equals(expected)
