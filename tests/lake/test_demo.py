@@ -5,6 +5,8 @@ Values are checked against numbers read by eye from the shipped recorded files.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -87,9 +89,12 @@ def test_demo_builds_a_lake_whose_values_match_the_files(tmp_path: Path) -> None
         root,
     )
     assert len(raw_ids) == 1
-    kept = root / "raw" / "ndbc-44013-stdmet" / raw_ids[0]["raw_id"][:2] / raw_ids[0]["raw_id"]
+    raw_id = raw_ids[0]["raw_id"]
+    # Text is kept gzip-compressed, as `<hash>.gz` (zcat gives the bytes as sent).
+    kept = root / "raw" / "ndbc-44013-stdmet" / raw_id[:2] / f"{raw_id}.gz"
     source = REPO / "registry/data/www.ndbc.noaa.gov/data/realtime2/44013.txt"
-    assert kept.read_bytes() == source.read_bytes()
+    assert gzip.decompress(kept.read_bytes()) == source.read_bytes()
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == raw_id
 
     # Running the main job again is harmless: no new values, same count.
     before = sql("select count(*) as n from observations_all", root)[0]["n"]
