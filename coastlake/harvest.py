@@ -19,13 +19,12 @@ table, but its raw bytes are kept so a data manager can see what the source sent
 
 from __future__ import annotations
 
-import itertools
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import httpx
 import pyarrow as pa
@@ -47,7 +46,7 @@ from coastlake.reading import (
 from ingest.grids import ingest_grid
 from ingest.kinds import is_harvested
 from ingest.vector_layers import ingest_layer_stream
-from lake.cluster import TASK_RETRIES, dask_client
+from lake.cluster import as_finished, dask_client
 from lake.errors import LakeError
 from lake.harvest_log import Attempt, HarvestLog, HarvestRecord
 from lake.registry import Kind, Registry, Stream
@@ -62,7 +61,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: Called after each stream's requests are read (the progress bar).
 OnDone = Callable[[Stream, list[HarvestRecord]], None]
@@ -205,9 +203,7 @@ def _read_on_cluster(
     chunk: list[Prepared] = []
     in_chunk: dict[str, set[str]] = defaultdict(set)
     seen: dict[str, set[str]] = defaultdict(set)
-    for done, prepared in enumerate(
-        _as_finished(dask, read_unit, units, storage, options, qc_step)
-    ):
+    for done, prepared in enumerate(as_finished(dask, read_unit, units, storage, options, qc_step)):
         stream = prepared.batch.stream
         stations = prepared.stations
         if stations & in_chunk[stream.id]:  # one key must not come twice in one write
@@ -230,25 +226,6 @@ def _read_on_cluster(
         if (done + 1) % max(1, len(units) // 10) == 0:
             log.info("read %d of %d stations on the cluster", done + 1, len(units))
     return records + commit_prepared(storage, [p.batch for p in chunk], chunk)
-
-
-def _as_finished(dask: Client, fn: Callable[..., T], items: list[Any], *args: Any) -> Iterator[T]:
-    """`fn(item, *args)` on the cluster, results as they finish, with only a few tasks
-    more than the cluster has threads in flight (their results wait in memory)."""
-    from distributed import as_completed
-
-    ahead = 2 * max(1, sum(dask.nthreads().values())) + 2  # type: ignore[no-untyped-call]
-    waiting = iter(items)
-    running = as_completed()  # type: ignore[no-untyped-call]
-    for item in itertools.islice(waiting, ahead):
-        running.add(dask.submit(fn, item, *args, pure=False, retries=TASK_RETRIES))
-    for future in running:
-        result: T = future.result()
-        following = next(waiting, None)
-        if following is not None:
-            running.add(dask.submit(fn, following, *args, pure=False, retries=TASK_RETRIES))
-        future.release()
-        yield result
 
 
 def harvest_stream(

@@ -265,26 +265,19 @@ def plan_units(
 ) -> list[StreamPlan]:
     """Each stream's metadata read here, and its requests grouped by station for the
     cluster (requests are labelled by station first)."""
-    log_latest = HarvestLog(storage).latest() if options.conditional else []
-    known = {(r.stream_id, r.url): r for r in log_latest}
+    known = _last_records(storage, options)
     plans: list[StreamPlan] = []
     for stream in streams:
         plan = StreamPlan(stream)
         plans.append(plan)
-        try:
-            harvester = get_harvester(stream.source.kind)
-            metadata = _read_metadata(storage, harvester, stream, options, client)
-            plan.early, plan.stations = metadata.records, metadata.stations
-            requests = harvester.requests(stream, options.since, options.until)
-        except Exception as exc:  # the per-stream edge: record it, go on with the rest
-            log.error("stream=%s could not be harvested: %s", stream.id, exc)
-            attempt = Attempt(stream.id, "", stream.source.url or "")
-            plan.early.append(attempt.done("failed", error=str(exc)))
+        opened = _open_stream(storage, stream, options, client, plan.early)
+        if opened is None:
             continue
+        plan.stations = opened.metadata.stations
         spans = {} if options.backfill else marks.station_spans(stream.id)
         own = Marks(marks.keys.filter(pc.equal(marks.keys.column("dataset_id"), stream.id)))
         by_station: dict[str, list[Request]] = {}
-        for request in requests:
+        for request in opened.requests:
             by_station.setdefault(request.label.split(" ", 1)[0], []).append(request)
         plan.units = [
             ReadUnit(
@@ -330,23 +323,16 @@ def read_streams(
     In a real-time poll each response keeps only values outside its series' stored span
     (`marks`), as soon as it is read.
     """
-    log_latest = HarvestLog(storage).latest() if options.conditional else []
-    known = {(r.stream_id, r.url): r for r in log_latest}
+    known = _last_records(storage, options)
     limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(PER_HOST))
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="harvest") as pool:
         for stream in streams:
             batch = StreamBatch(stream)
-            try:
-                harvester = get_harvester(stream.source.kind)
-                metadata = _read_metadata(storage, harvester, stream, options, client)
-                batch.early = metadata.records
-                requests = harvester.requests(stream, options.since, options.until)
-            except Exception as exc:  # the per-stream edge: record it, go on with the rest
-                log.error("stream=%s could not be harvested: %s", stream.id, exc)
-                attempt = Attempt(stream.id, "", stream.source.url or "")
-                batch.early.append(attempt.done("failed", error=str(exc)))
+            opened = _open_stream(storage, stream, options, client, batch.early)
+            if opened is None:
                 yield batch
                 continue
+            harvester, metadata = opened.harvester, opened.metadata
 
             # A poll's parser may skip what every series of a station already holds.
             spans = {} if options.backfill else marks.station_spans(stream.id)
@@ -365,7 +351,7 @@ def read_streams(
                 return out
 
             found: list[StationInfo] = []
-            for outcome in _bounded_map(pool, one, requests, ahead=2 * WORKERS):
+            for outcome in _bounded_map(pool, one, opened.requests, ahead=2 * WORKERS):
                 # Cut a full batch between stations, not inside one (requests are labelled
                 # by station first): a station's years written together need no stored
                 # neighbours re-flagged, so the batch can be appended, not merged.
@@ -473,6 +459,45 @@ def _read_request(
         out.fields = {"raw_id": raw.raw_id if raw else None, "raw_file": raw_file}
         out.fields["error"] = str(exc)
     return out
+
+
+def _last_records(
+    storage: Storage, options: HarvestOptions
+) -> dict[tuple[str, str], HarvestRecord]:
+    """The harvest log's last record of each (stream, URL): validators for conditional GETs."""
+    latest = HarvestLog(storage).latest() if options.conditional else []
+    return {(r.stream_id, r.url): r for r in latest}
+
+
+@dataclass
+class _Opened:
+    """A stream ready to read: its harvester, what its metadata service said, its requests."""
+
+    harvester: Harvester
+    metadata: _Metadata
+    requests: list[Request]
+
+
+def _open_stream(
+    storage: Storage,
+    stream: Stream,
+    options: HarvestOptions,
+    client: httpx.Client,
+    early: list[HarvestRecord],
+) -> _Opened | None:
+    """The stream's harvester, metadata (its records added to `early`) and requests; None,
+    with a failed record in `early`, if the stream cannot even list its requests."""
+    try:
+        harvester = get_harvester(stream.source.kind)
+        metadata = _read_metadata(storage, harvester, stream, options, client)
+        early.extend(metadata.records)
+        requests = list(harvester.requests(stream, options.since, options.until))
+    except Exception as exc:  # the per-stream edge: record it, go on with the rest
+        log.error("stream=%s could not be harvested: %s", stream.id, exc)
+        attempt = Attempt(stream.id, "", stream.source.url or "")
+        early.append(attempt.done("failed", error=str(exc)))
+        return None
+    return _Opened(harvester, metadata, requests)
 
 
 @dataclass

@@ -11,6 +11,7 @@ into a place named by their input.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -161,3 +162,24 @@ def map_tasks(
                 time.monotonic() - started,
             )
     return list(futures)
+
+
+def as_finished(client: Client, fn: Callable[..., T], items: list[Any], *args: Any) -> Iterator[T]:
+    """`fn(item, *args)` on the cluster, results as they finish, with only a few tasks
+    more than the cluster has threads in flight (their results wait in memory): for jobs
+    that consume results as they come, such as a backfill committing every few million
+    values."""
+    from distributed import as_completed
+
+    ahead = 2 * max(1, sum(client.nthreads().values())) + 2  # type: ignore[no-untyped-call]
+    waiting = iter(items)
+    running = as_completed()  # type: ignore[no-untyped-call]
+    for item in itertools.islice(waiting, ahead):
+        running.add(client.submit(fn, item, *args, pure=False, retries=TASK_RETRIES))  # type: ignore[no-untyped-call]
+    for future in running:
+        result: T = future.result()
+        following = next(waiting, None)
+        if following is not None:
+            running.add(client.submit(fn, following, *args, pure=False, retries=TASK_RETRIES))  # type: ignore[no-untyped-call]
+        future.release()
+        yield result

@@ -48,21 +48,22 @@ def _oversized(h: BaseHTTPRequestHandler) -> None:
 BOMB = gzip.compress(b"0" * (64 * 2**20), compresslevel=9)  # ~64 kB inflating to 64 MB
 
 
-def _bomb_encoded(h: BaseHTTPRequestHandler) -> None:
+def _send_bomb(h: BaseHTTPRequestHandler, headers: dict[str, str]) -> None:
     h.send_response(200)
-    h.send_header("Content-Type", "text/plain")
-    h.send_header("Content-Encoding", "gzip")
-    h.send_header("Content-Length", str(len(BOMB)))
+    for name, value in {**headers, "Content-Length": str(len(BOMB))}.items():
+        h.send_header(name, value)
     h.end_headers()
     h.wfile.write(BOMB)
+
+
+def _bomb_encoded(h: BaseHTTPRequestHandler) -> None:
+    """The bomb as a gzip transfer encoding of a text response."""
+    _send_bomb(h, {"Content-Type": "text/plain", "Content-Encoding": "gzip"})
 
 
 def _bomb_file(h: BaseHTTPRequestHandler) -> None:
-    h.send_response(200)
-    h.send_header("Content-Type", "application/x-gzip")
-    h.send_header("Content-Length", str(len(BOMB)))
-    h.end_headers()
-    h.wfile.write(BOMB)
+    """The bomb as a gzip file."""
+    _send_bomb(h, {"Content-Type": "application/x-gzip"})
 
 
 def _drip(h: BaseHTTPRequestHandler) -> None:
